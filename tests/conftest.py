@@ -1,0 +1,57 @@
+"""Shared fixtures: the ../shared GTZAN data where present, and small synthetic audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+GTZAN = ROOT.parent / "shared" / "data" / "gtzan"
+
+
+@pytest.fixture(scope="session")
+def gtzan_dir() -> Path:
+    if not (GTZAN / "audio").is_dir():
+        pytest.skip("../shared/data/gtzan is not present")
+    return GTZAN
+
+
+@pytest.fixture(scope="session")
+def gtzan_track(gtzan_dir) -> tuple[np.ndarray, int]:
+    """A real rock clip, mono float32, at its own rate (22050 Hz)."""
+    x, sr = sf.read(str(gtzan_dir / "audio" / "rock" / "rock.00000.flac"), dtype="float32", always_2d=True)
+    return x.mean(axis=1), sr
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The shipped default model (GENRED_TEST_MODEL overrides it, for development)."""
+    import os
+
+    from genred.daemon.cli import DEFAULT_MODEL
+    from genred.dsp.bundle import bundle_paths
+
+    path, _ = bundle_paths(os.environ.get("GENRED_TEST_MODEL", DEFAULT_MODEL))
+    assert path.exists(), f"the default model is missing: {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def classifier(model_path):
+    from genred.dsp.classifier import TfliteClassifier
+
+    return TfliteClassifier.from_path(model_path)
+
+
+@pytest.fixture
+def write_wav(tmp_path):
+    def write(name: str, samples: np.ndarray, sr: int, **kwargs) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), samples, sr, **kwargs)
+        return path
+
+    return write
