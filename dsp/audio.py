@@ -1,0 +1,71 @@
+"""Reading audio files into float32 blocks, with one-line errors for bad files."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioError, one_line
+
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate_hz: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate_hz
+
+
+def audio_info(path: str | Path) -> AudioInfo:
+    p = Path(path)
+    if not p.is_file():
+        raise AudioError(f"audio {p}: no such file")
+    try:
+        info = sf.info(str(p))
+    except Exception as exc:  # libsndfile reports every unreadable file this way
+        # Its message repeats the path ("Error opening '...': Format not recognised.").
+        reason = one_line(exc).rsplit(": ", 1)[-1].rstrip(".")
+        raise AudioError(f"audio {p}: not a readable audio file ({reason}); use WAV, FLAC or OGG") from None
+    if info.frames <= 0:
+        raise AudioError(f"audio {p}: holds no samples")
+    if not 8000 <= info.samplerate <= 192000:
+        raise AudioError(f"audio {p}: sample rate {info.samplerate} Hz is outside 8000..192000 Hz")
+    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames))
+
+
+def iter_blocks(path: str | Path, block_frames: int = 16384) -> Iterator[np.ndarray]:
+    """Yield (n, channels) float32 blocks; NaN or inf samples raise AudioError."""
+    info = audio_info(path)
+    done = 0
+    try:
+        with sf.SoundFile(str(info.path)) as f:
+            for block in f.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
+                if not np.isfinite(block).all():
+                    bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
+                    raise AudioError(
+                        f"audio {info.path}: non-finite sample (NaN or inf) at {bad / info.sample_rate_hz:.3f} s"
+                    )
+                done += block.shape[0]
+                yield block
+    except AudioError:
+        raise
+    except Exception as exc:
+        raise AudioError(f"audio {info.path}: read failed after {done} frames ({one_line(exc)})") from None
+
+
+def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """The whole file as (n, channels) float32, and its rate in Hz."""
+    info = audio_info(path)
+    blocks = list(iter_blocks(path, block_frames=1 << 18))
+    return np.concatenate(blocks, axis=0), info.sample_rate_hz
