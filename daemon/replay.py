@@ -1,0 +1,270 @@
+"""Files through the live code path: `genred replay` and `genred evaluate`.
+
+A file is read in blocks and fed to the same `Pipeline` the microphone feeds, so
+what a user sees for a file is what the daemon would say hearing it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from genred.dsp.audio import audio_info, iter_blocks
+from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.dataset import find_track_file, read_split_list
+from genred.dsp.errors import AudioError, GenredError
+from genred.dsp.metrics import scores
+from genred.dsp.pipeline import Pipeline, WindowResult
+
+_LOG = logging.getLogger(__name__)
+
+BLOCK_S = 0.25  # read size: small enough to pace --realtime smoothly
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """The track decision: the mean of the window probabilities."""
+
+    path: Path
+    probabilities: np.ndarray
+    window_predictions: tuple[int, ...]  # argmax of each window, in order
+
+    @property
+    def windows(self) -> int:
+        return len(self.window_predictions)
+
+
+def classify_file(
+    path: str | Path,
+    classifier: TfliteClassifier,
+    hop_s: float | None = None,
+    realtime: bool = False,
+    on_window: Callable[[WindowResult], None] | None = None,
+) -> FileResult:
+    """Run one file through a fresh `Pipeline`; raises AudioError for a bad file."""
+    info = audio_info(path)
+    pipeline = Pipeline(classifier, info.sample_rate_hz, hop_s=hop_s)
+    block_frames = max(1, int(BLOCK_S * info.sample_rate_hz))
+    probs_sum = np.zeros(len(classifier.labels), dtype=np.float64)
+    predictions: list[int] = []
+    started = time.monotonic()
+    fed = 0
+
+    def take(results: Iterable[WindowResult]) -> None:
+        for r in results:
+            probs_sum[:] += r.probabilities
+            predictions.append(int(np.argmax(r.probabilities)))
+            if on_window is not None:
+                on_window(r)
+
+    for block in iter_blocks(info.path, block_frames):
+        if realtime:
+            # Pace to the audio clock, as a microphone would deliver it.
+            fed += block.shape[0]
+            delay = fed / info.sample_rate_hz - (time.monotonic() - started)
+            if delay > 0:
+                time.sleep(delay)
+        take(pipeline.process(block))
+    take(pipeline.flush())
+    if not predictions:
+        fe = classifier.metadata.front_end
+        raise AudioError(
+            f"audio {info.path}: too short ({info.duration_s * 1000:.0f} ms); "
+            f"need at least {fe.n_fft / fe.sample_rate_hz * 1000:.0f} ms"
+        )
+    return FileResult(info.path, (probs_sum / len(predictions)).astype(np.float32), tuple(predictions))
+
+
+def _probs_dict(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 4) for label, p in zip(labels, probs)}
+
+
+class JsonlWriter:
+    """One JSON object per window, then one per file (the schema in the README)."""
+
+    def __init__(self, out: IO[str], labels: tuple[str, ...]) -> None:
+        self.out, self.labels = out, labels
+
+    def window(self, path: Path, r: WindowResult) -> None:
+        genre, conf = r.top(self.labels)
+        s = r.state
+        obj = {
+            "file": str(path),
+            "start_s": round(r.start_s, 3),
+            "end_s": round(r.end_s, 3),
+            "genre": genre,
+            "confidence": round(conf, 4),
+            "probabilities": _probs_dict(self.labels, r.probabilities),
+            "state": {"status": s.status, "genre": s.genre, "confidence": round(s.confidence, 4)},
+        }
+        self.out.write(json.dumps(obj) + "\n")
+
+    def file(self, result: FileResult) -> None:
+        i = int(np.argmax(result.probabilities))
+        obj = {
+            "file": str(result.path),
+            "summary": {
+                "genre": self.labels[i],
+                "confidence": round(float(result.probabilities[i]), 4),
+                "probabilities": _probs_dict(self.labels, result.probabilities),
+            },
+            "windows": result.windows,
+        }
+        self.out.write(json.dumps(obj) + "\n")
+        self.out.flush()
+
+
+class TextWriter:
+    """A readable timeline: one line per window, the state when it changes, a summary."""
+
+    def __init__(self, out: IO[str], labels: tuple[str, ...]) -> None:
+        self.out, self.labels = out, labels
+        self._last_state: tuple[str, str | None] | None = None
+        self._header_for: Path | None = None
+
+    def window(self, path: Path, r: WindowResult) -> None:
+        if self._header_for != path:
+            self.out.write(f"{path}\n")
+            self._header_for, self._last_state = path, None
+        genre, conf = r.top(self.labels)
+        s = r.state
+        key = (s.status, s.genre)
+        shown = s.genre if s.status == "music" else s.status
+        marker = f"  -> {shown}" if key != self._last_state else ""
+        self._last_state = key
+        self.out.write(f"  {_clock(r.start_s)}-{_clock(r.end_s)}  {genre:<10} {conf:5.2f}{marker}\n")
+
+    def file(self, result: FileResult) -> None:
+        if self._header_for != result.path:
+            self.out.write(f"{result.path}\n")
+        ranked = np.argsort(-result.probabilities, kind="stable")[:3]
+        i = int(ranked[0])
+        runners = ", ".join(f"{self.labels[j]} {result.probabilities[j]:.2f}" for j in ranked[1:])
+        self.out.write(
+            f"  => {self.labels[i]} ({result.probabilities[i]:.2f}) over {result.windows} windows; then {runners}\n"
+        )
+        self.out.flush()
+        self._header_for = None
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m)}:{s:04.1f}"
+
+
+def replay(
+    paths: list[str],
+    classifier: TfliteClassifier,
+    out: IO[str],
+    fmt: str = "jsonl",
+    hop_s: float | None = None,
+    realtime: bool = False,
+) -> int:
+    """Classify each file; a bad file is one error line, and the others go on.
+
+    Returns the number of files that failed.
+    """
+    writer = (JsonlWriter if fmt == "jsonl" else TextWriter)(out, classifier.labels)
+    failed = 0
+    for name in paths:
+        path = Path(name)
+        try:
+            result = classify_file(
+                path, classifier, hop_s=hop_s, realtime=realtime, on_window=lambda r, p=path: writer.window(p, r)
+            )
+        except AudioError as exc:
+            _LOG.error("%s", exc)
+            failed += 1
+            continue
+        writer.file(result)
+    return failed
+
+
+def evaluate(
+    data_dir: str | Path,
+    split_list: str | Path,
+    classifier: TfliteClassifier,
+    hop_s: float | None = None,
+) -> dict[str, Any]:
+    """Track-level and window-level scores of a split, through the replay path."""
+    labels = classifier.labels
+    index = {label: i for i, label in enumerate(labels)}
+    entries = read_split_list(split_list)
+    if not entries:
+        raise GenredError(f"split list {split_list}: names no track")
+    missing: list[str] = []
+    unreadable: list[dict[str, str]] = []
+    track_true: list[int] = []
+    track_pred: list[int] = []
+    win_true: list[int] = []
+    win_pred: list[int] = []
+    for entry in entries:
+        if entry.genre not in index:
+            raise GenredError(
+                f"split list {split_list}: genre {entry.genre!r} ({entry.line}) is not a label of the model "
+                f"({', '.join(labels)})"
+            )
+        path = find_track_file(data_dir, entry.genre, entry.stem)
+        if path is None:
+            missing.append(entry.line)
+            continue
+        try:
+            result = classify_file(path, classifier, hop_s=hop_s)
+        except AudioError as exc:
+            _LOG.warning("%s (skipped)", exc)
+            unreadable.append({"track": entry.line, "error": str(exc)})
+            continue
+        truth = index[entry.genre]
+        track_true.append(truth)
+        track_pred.append(int(np.argmax(result.probabilities)))
+        win_true.extend([truth] * result.windows)
+        win_pred.extend(result.window_predictions)
+    if not track_true:
+        raise GenredError(f"evaluate: none of the {len(entries)} tracks of {split_list} was found under {data_dir}")
+    tracks = scores(track_true, track_pred, labels)
+    windows = scores(win_true, win_pred, labels)
+    return {
+        "model": str(classifier.bundle.tflite_path),
+        "data": str(data_dir),
+        "split": str(split_list),
+        "tracks": tracks["n"],
+        "windows": windows["n"],
+        "track_accuracy": tracks["accuracy"],
+        "window_accuracy": windows["accuracy"],
+        "macro_recall": tracks["macro_recall"],
+        "window_macro_recall": windows["macro_recall"],
+        "per_genre": tracks["per_label"],
+        "labels": list(labels),
+        "confusion": tracks["confusion"],
+        "missing": missing,
+        "unreadable": unreadable,
+    }
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    lines = [
+        f"model   {result['model']}",
+        f"split   {result['split']}: {result['tracks']} tracks, {result['windows']} windows"
+        + (f", {len(result['missing'])} missing" if result["missing"] else "")
+        + (f", {len(result['unreadable'])} unreadable" if result["unreadable"] else ""),
+        "",
+        f"{'genre':<10} {'tracks':>6} {'recall':>7} {'precision':>9}",
+    ]
+    for genre, g in result["per_genre"].items():
+        rec = "-" if g["recall"] is None else f"{g['recall']:.2f}"
+        prec = "-" if g["precision"] is None else f"{g['precision']:.2f}"
+        lines.append(f"{genre:<10} {g['n']:>6} {rec:>7} {prec:>9}")
+    lines += [
+        "",
+        f"track accuracy   {result['track_accuracy']:.3f}",
+        f"window accuracy  {result['window_accuracy']:.3f}",
+        f"macro recall     {result['macro_recall']:.3f}  (tracks; over genres present)",
+    ]
+    return "\n".join(lines)

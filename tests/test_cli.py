@@ -1,0 +1,134 @@
+"""`genred replay` and `genred evaluate` end to end, through the installed command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from signals import music_like
+
+
+def genred(*args: str, model=None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "genred.daemon", *args]
+    if model is not None:
+        cmd += ["--model", str(model)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return "\n".join(lines)
+
+
+def test_replay_jsonl_schema(write_wav, model_path):
+    path = write_wav("song.wav", music_like(7.0, 44100, channels=2), 44100)
+    proc = genred("replay", str(path), model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    windows, summary = objs[:-1], objs[-1]
+    assert len(windows) == 5  # ends at 3, 4, 5, 6, 7 s
+    labels = json.loads(model_path.with_suffix(".json").read_text())["labels"]
+    for w in windows:
+        assert set(w) == {"file", "start_s", "end_s", "genre", "confidence", "probabilities", "state"}
+        assert w["file"] == str(path) and w["end_s"] > w["start_s"] >= 0
+        assert list(w["probabilities"]) == labels
+        assert w["genre"] == max(w["probabilities"], key=w["probabilities"].get)
+        assert abs(sum(w["probabilities"].values()) - 1) < 1e-3
+        assert set(w["state"]) == {"status", "genre", "confidence"}
+        assert w["state"]["status"] in ("music", "silence", "uncertain")
+        assert (w["state"]["genre"] is None) == (w["state"]["status"] != "music")
+    assert [w["start_s"] for w in windows] == pytest.approx([0.0, 0.992, 1.984, 2.976, 3.968])
+    assert set(summary) == {"file", "summary", "windows"} and summary["windows"] == 5
+    mean = {g: np.mean([w["probabilities"][g] for w in windows]) for g in labels}
+    assert summary["summary"]["probabilities"] == pytest.approx(mean, abs=2e-4)
+    assert summary["summary"]["genre"] == max(mean, key=mean.get)
+
+
+def test_replay_short_file_and_hop_and_text(write_wav, model_path):
+    short = write_wav("short.flac", music_like(2.2, 22050), 22050)
+    longer = write_wav("long.ogg", music_like(5.0, 48000), 48000, format="OGG", subtype="VORBIS")
+    proc = genred("replay", str(short), model=model_path)
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(objs) == 2 and objs[1]["windows"] == 1
+    assert objs[0]["end_s"] == pytest.approx(2.2, abs=1e-3)
+    proc = genred("replay", "--hop", "0.5", str(longer), model=model_path)
+    assert json.loads(proc.stdout.splitlines()[-1])["windows"] == 5  # 3.0, 3.5, ... 5.0 s
+    proc = genred("replay", "--format", "text", str(short), str(longer), model=model_path)
+    assert proc.returncode == 0
+    assert proc.stdout.count("=> ") == 2 and str(short) in proc.stdout
+
+
+def test_replay_bad_files_each_get_one_line_and_the_rest_goes_on(write_wav, tmp_path, model_path):
+    good = write_wav("good.wav", music_like(3.5, 16000), 16000)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x00\x00garbage" * 100)
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    nan = write_wav("nan.wav", np.full(16000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")
+    tiny = write_wav("tiny.wav", np.zeros(100, dtype=np.float32), 16000)
+    headerless = tmp_path / "raw.wav"  # GTZAN's jazz.00054.wav: PCM with no header
+    headerless.write_bytes((np.random.default_rng(0).integers(-3000, 3000, 40000)).astype("<i2").tobytes())
+    bad = [corrupt, empty, nan, tiny, headerless, tmp_path / "absent.wav"]
+    proc = genred("replay", str(bad[0]), str(good), *map(str, bad[1:]), model=model_path)
+    assert proc.returncode == 1
+    err = _one_error_line(proc)
+    for path in bad:
+        assert sum(str(path) in line for line in err.splitlines()) == 1, err
+    assert "NaN" in err and "too short" in err and "no such file" in err
+    assert "6 of 7 files failed" in err
+    assert json.loads(proc.stdout.splitlines()[-1])["file"] == str(good)
+
+
+def test_bad_model_is_one_line(tmp_path, write_wav, model_path):
+    song = write_wav("s.wav", music_like(3.5, 16000), 16000)
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"\x00" * 64)
+    shutil.copy(model_path.with_suffix(".json"), broken.with_suffix(".json"))
+    proc = genred("replay", str(song), model=broken)
+    assert proc.returncode == 2
+    assert _one_error_line(proc) == f"genred: model {broken}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it"
+
+
+def test_evaluate_on_a_small_dataset(tmp_path, write_wav, model_path):
+    data = tmp_path / "data"
+    # Three layouts, as in ../shared/data/gtzan: <genre>/, audio/<genre>/, excerpts/<genre>/.
+    write_wav("data/rock/rock.00001.wav", music_like(5.0, 22050, seed=1), 22050)
+    write_wav("data/audio/jazz/jazz.00002.flac", music_like(4.0, 22050, seed=2), 22050)
+    write_wav("data/excerpts/jazz/jazz.00003.flac", music_like(2.5, 22050, seed=3), 22050)
+    (data / "audio" / "jazz" / "jazz.00004.wav").write_bytes(b"\x01\x02" * 5000)  # no header
+    split = tmp_path / "split.txt"
+    split.write_text("rock/rock.00001.wav\njazz/jazz.00002.wav\njazz/jazz.00003.wav\njazz/jazz.00004.wav\nblues/blues.00009.wav\n")
+    out = tmp_path / "scores.json"
+    proc = genred("evaluate", "--data", str(data), "--split", str(split), "--json", str(out), model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    for key in ("model", "tracks", "track_accuracy", "window_accuracy", "macro_recall", "per_genre", "labels", "confusion", "missing"):
+        assert key in result
+    assert result["model"] == str(model_path.with_suffix(".tflite")) or result["model"].endswith(".tflite")
+    assert result["tracks"] == 3 and result["missing"] == ["blues/blues.00009.wav"]
+    assert [u["track"] for u in result["unreadable"]] == ["jazz/jazz.00004.wav"]
+    assert result["windows"] == 3 + 2 + 1
+    cm = np.array(result["confusion"])
+    assert cm.sum() == 3 and cm[result["labels"].index("jazz")].sum() == 2
+    assert result["per_genre"]["jazz"]["n"] == 2 and result["per_genre"]["blues"]["recall"] is None
+    assert "track accuracy" in proc.stdout
+
+
+def test_evaluate_bad_list_is_one_line(tmp_path, model_path):
+    split = tmp_path / "split.txt"
+    split.write_text("no-slash-here\n")
+    proc = genred("evaluate", "--data", str(tmp_path), "--split", str(split), model=model_path)
+    assert proc.returncode == 2
+    assert "line 1: expected 'genre/name.ext'" in _one_error_line(proc)
+
+
+def test_replay_gtzan_clip(gtzan_dir, model_path):
+    proc = genred("replay", str(gtzan_dir / "audio" / "classical" / "classical.00000.flac"), model=model_path)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["windows"] == 28

@@ -1,0 +1,52 @@
+"""The device never loads TensorFlow, and nothing installs a bare `daemon` package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+RUNTIME_MODULES = [
+    "genred.dsp.params", "genred.dsp.melspec", "genred.dsp.resample", "genred.dsp.windows",
+    "genred.dsp.audio", "genred.dsp.bundle", "genred.dsp.classifier", "genred.dsp.smoothing",
+    "genred.dsp.pipeline", "genred.dsp.metrics", "genred.dsp.dataset",
+    "genred.daemon", "genred.daemon.cli", "genred.daemon.replay",
+]
+
+
+def test_runtime_path_never_imports_tensorflow(model_path, tmp_path):
+    # Run the whole runtime path (load a model, classify audio) in a fresh interpreter.
+    code = f"""
+import sys, numpy as np
+for name in {RUNTIME_MODULES!r}:
+    __import__(name)
+from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.pipeline import Pipeline
+p = Pipeline(TfliteClassifier.from_path({str(model_path)!r}), 16000)
+assert p.process(np.random.default_rng(0).standard_normal(16000 * 4).astype(np.float32) * 0.1)
+bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'genred.training') or m.startswith('genred.training'))
+print(','.join(bad))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "", f"runtime path imported: {proc.stdout}"
+
+
+def test_imports_go_one_way():
+    # daemon -> dsp <- training: dsp imports neither; daemon imports training only lazily in `train`.
+    root = Path(__file__).resolve().parents[1]
+    for path in (root / "dsp").rglob("*.py"):
+        text = path.read_text()
+        assert "genred.daemon" not in text and "genred.training" not in text, path
+        assert "import tensorflow" not in text and "from tensorflow" not in text, path
+    for path in (root / "training").rglob("*.py"):
+        assert "genred.daemon" not in path.read_text(), path
+    for path in (root / "daemon").rglob("*.py"):
+        lines = [ln for ln in path.read_text().splitlines() if "genred.training" in ln]
+        assert all(ln.startswith("            ") or ln.lstrip().startswith("#") for ln in lines), (path, lines)
+
+
+def test_no_bare_top_level_daemon_package(tmp_path):
+    code = "import importlib.util as u; print(u.find_spec('daemon'), u.find_spec('dsp'), u.find_spec('training'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.stdout.split() == ["None", "None", "None"]
