@@ -1,0 +1,451 @@
+"""Load the daemon's YAML config into the typed `Settings`, strictly.
+
+A config file is edited by hand on a device, usually over SSH, and the daemon runs
+unattended afterwards: a typo that silently falls back to a default (``sourse:``, a
+port written as ``"1883"``, a second ``mqtt:`` block that replaces the first) costs
+far more than a refusal to start. So every key must be known, every value must have
+the right type and range, and every problem is one line that names the file and the
+dotted key (``config /etc/genred/config.yaml: mqtt.port: must be ...``).
+
+The conversion walks the dataclasses in `settings` generically, so a new field needs
+no code here unless it has a range (`_RULES`) or a relation to another field
+(`_check_relations`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import logging
+import math
+import os
+import types
+import typing
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from genred.dsp.errors import GenredError, one_line
+
+from .settings import MqttSettings, Settings
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_CONFIG_PATH = Path("/etc/genred/config.yaml")
+
+# Where an override came from, in place of a file name in messages.
+COMMAND_LINE = "(command line)"
+# Values of these keys never appear in messages or in `check_config`'s output.
+_SECRET_KEYS = frozenset({"mqtt.password"})
+_MASK = "***"
+_MQTT_WILDCARDS = "+#"
+
+
+class ConfigError(GenredError):
+    """A config file or override that cannot be used; the message is one line naming
+    the file (or the command line) and the dotted key."""
+
+
+# -- rules: what each leaf accepts beyond its type --------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Rule:
+    what: str  # completes "must be ...", and names the type too
+    ok: Callable[[Any], bool]
+    normalise: Callable[[Any], Any] | None = None
+
+
+def _nonblank(v: str) -> bool:
+    return bool(v.strip())
+
+
+def _topic_level(v: str) -> bool:
+    return _nonblank(v) and not any(c in v for c in _MQTT_WILDCARDS + "/")
+
+
+def _audio_source(v: str) -> bool:
+    # "default", "2", "USB" (a name part) and "file:PATH" are all non-blank strings;
+    # the only malformed ones are blank or a file: without a path.
+    if v.startswith("file:"):
+        return _nonblank(v[len("file:"):])
+    return _nonblank(v)
+
+
+_SECONDS_POSITIVE = _Rule("a number of seconds > 0", lambda v: v > 0)
+_PATH = _Rule("a non-empty path", _nonblank)
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+_RULES: dict[str, _Rule] = {
+    "device_id": _Rule(
+        "a non-empty name without spaces or the MQTT characters + # /",
+        lambda v: _topic_level(v) and not any(c.isspace() for c in v),
+    ),
+    "model": _PATH,
+    "hop_s": _Rule("a number of seconds in (0, 60]", lambda v: 0 < v <= 60),
+    "log_level": _Rule(
+        "one of " + ", ".join(_LOG_LEVELS), lambda v: v in _LOG_LEVELS, normalise=str.lower
+    ),
+    "audio.source": _Rule(
+        "'default', a device index, part of a device name, or file:PATH", _audio_source
+    ),
+    "audio.sample_rate_hz": _Rule("an integer 8000..192000", lambda v: 8000 <= v <= 192000),
+    "audio.channels": _Rule("an integer 1..32", lambda v: 1 <= v <= 32),
+    "audio.block_s": _SECONDS_POSITIVE,
+    "audio.buffer_s": _SECONDS_POSITIVE,
+    "audio.no_audio_timeout_s": _SECONDS_POSITIVE,
+    "audio.retry_min_s": _SECONDS_POSITIVE,
+    "audio.retry_max_s": _SECONDS_POSITIVE,
+    "mqtt.host": _Rule("a non-empty host name", _nonblank),
+    "mqtt.port": _Rule("an integer 1..65535", lambda v: 1 <= v <= 65535),
+    "mqtt.topic_prefix": _Rule("a non-empty topic level without the MQTT characters + # /", _topic_level),
+    "mqtt.client_id": _Rule("a non-empty string", _nonblank),
+    "mqtt.password_file": _PATH,
+    "mqtt.tls.ca_file": _PATH,
+    "mqtt.tls.cert_file": _PATH,
+    "mqtt.tls.key_file": _PATH,
+    # MQTT's keepalive is a 16-bit field; under 5 s a busy Pi would time out spuriously.
+    "mqtt.keepalive_s": _Rule("an integer 5..65535", lambda v: 5 <= v <= 65535),
+    "mqtt.qos": _Rule("0, 1 or 2", lambda v: 0 <= v <= 2),
+    "mqtt.state_interval_s": _SECONDS_POSITIVE,
+    "mqtt.status_interval_s": _SECONDS_POSITIVE,
+    "mqtt.discovery_prefix": _Rule(
+        "a non-empty topic without the MQTT wildcards + #",
+        lambda v: _nonblank(v) and not any(c in v for c in _MQTT_WILDCARDS),
+    ),
+    "mqtt.event_queue_size": _Rule("an integer >= 1", lambda v: v >= 1),
+    "mqtt.reconnect_min_s": _SECONDS_POSITIVE,
+    "mqtt.reconnect_max_s": _SECONDS_POSITIVE,
+    # tau_s > 0, not >= 0: the smoother divides by it (SmootherParams refuses 0), and
+    # a config that loads but then kills the daemon at start is worse than a refusal.
+    "smoothing.tau_s": _Rule("a number of seconds > 0", lambda v: v > 0),
+    "smoothing.switch_margin": _Rule("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "smoothing.switch_hold_s": _Rule("a number of seconds >= 0", lambda v: v >= 0),
+    "smoothing.confidence_floor": _Rule("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "smoothing.silence_db": _Rule("a level in dB below 0", lambda v: v < 0),
+}
+
+_TYPE_WORDS: dict[type, str] = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+# -- errors -------------------------------------------------------------------------------
+
+
+class _Context:
+    """Knows which keys came from the command line, so a message names the right origin."""
+
+    def __init__(self, file_label: str, cli_keys: set[str]) -> None:
+        self.file_label = file_label
+        self.cli_keys = cli_keys
+
+    def origin(self, *keys: str) -> str:
+        return COMMAND_LINE if any(k in self.cli_keys for k in keys) else self.file_label
+
+    def error(self, key: str, reason: str, *related: str) -> ConfigError:
+        return ConfigError(f"config {self.origin(key, *related)}: {key}: {reason}")
+
+    def unknown(self, key: str, hint: str | None) -> ConfigError:
+        tail = f" ({hint})" if hint else ""
+        return ConfigError(f"config {self.origin(key)}: unknown key {key}{tail}")
+
+
+def _show(value: Any, *, secret: bool = False) -> str:
+    """A value as a user wrote it in YAML, short and on one line."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if secret:  # the kind only: a password must not reach the journal
+        return {str: "a string", int: "an integer", float: "a number"}.get(type(value), "a " + type(value).__name__)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return repr(value if len(value) <= 60 else value[:57] + "...")
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a " + type(value).__name__  # dates, binary: YAML turns some bare words into these
+
+
+# -- conversion ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
+    """``X | None`` -> (X, True); ``X`` -> (X, False)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported settings type {hint!r}: only X | None unions")
+        return args[0], True
+    return hint, False
+
+
+def _leaf(key: str, hint: Any, value: Any, ctx: _Context) -> Any:
+    base, optional = _unwrap_optional(hint)
+    if base not in _TYPE_WORDS:
+        raise TypeError(f"unsupported settings type {hint!r} for {key}")
+    rule = _RULES.get(key)
+    what = rule.what if rule else _TYPE_WORDS[base]
+
+    def bad(wrong_type: bool = True) -> ConfigError:
+        # "or null" and "quote it" only help when the kind of value is wrong.
+        or_null = " or null" if optional and wrong_type else ""
+        quote = " (quote it)" if wrong_type and base is str and isinstance(value, (bool, int, float)) else ""
+        return ctx.error(key, f"must be {what}{or_null}{quote}, not {_show(value, secret=key in _SECRET_KEYS)}")
+
+    if value is None:
+        if optional:
+            return None
+        raise bad()
+    if isinstance(value, os.PathLike) and base is str:  # overrides may pass a Path
+        value = os.fspath(value)
+    if base is bool:
+        if not isinstance(value, bool):
+            raise bad()
+    elif base is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad()
+    elif base is float:
+        # An int is a fine float ("buffer_s: 30"); a bool or a string is not.
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad()
+        value = float(value)
+    elif base is str:
+        if key == "audio.source" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            value = str(value)  # "source: 2", a device index, is what people write
+        elif not isinstance(value, str):
+            raise bad()
+    if rule is not None:
+        if rule.normalise is not None:
+            value = rule.normalise(value)
+        if not rule.ok(value):
+            raise bad(wrong_type=False)
+    return value
+
+
+def _close_hint(name: str, names: list[str]) -> str | None:
+    if "." in name:
+        # `mqtt.port: 1884` at the top level: right key, wrong shape.
+        head, _, rest = name.partition(".")
+        if head in names:
+            return f"write it nested: {head}: {{{rest}: ...}}"
+    match = difflib.get_close_matches(name, names, n=1)
+    return f"did you mean {match[0]}?" if match else None
+
+
+def _build(cls: type, raw: Any, prefix: str, ctx: _Context) -> Any:
+    """A dataclass from a mapping, recursively; ``prefix`` is the dotted path so far."""
+    if raw is None:
+        return cls()  # "audio:" with every key commented out: all defaults
+    if not isinstance(raw, Mapping):
+        where = prefix.rstrip(".")
+        if not where:
+            raise ConfigError(f"config {ctx.file_label}: must be a mapping of settings at the top level, not {_show(raw)}")
+        raise ctx.error(where, f"must be a mapping of settings (key: value lines), not {_show(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in raw:
+        if not isinstance(name, str) or name not in fields:
+            label = name if isinstance(name, str) else _show(name)
+            raise ctx.unknown(prefix + label, _close_hint(label, list(fields)))
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name in fields:
+        if name not in raw:
+            continue
+        key = prefix + name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, raw[name], key + ".", ctx)
+        else:
+            kwargs[name] = _leaf(key, hint, raw[name], ctx)
+    return cls(**kwargs)
+
+
+def _check_relations(s: Settings, ctx: _Context) -> None:
+    """Rules that involve two fields; reported on the second one."""
+    a, m = s.audio, s.mqtt
+    if not a.buffer_s > a.block_s:
+        raise ctx.error("audio.buffer_s", f"must be longer than audio.block_s ({a.block_s:g} s), not {a.buffer_s:g}",
+                        "audio.block_s")
+    if not a.retry_max_s >= a.retry_min_s:
+        raise ctx.error("audio.retry_max_s",
+                        f"must be >= audio.retry_min_s ({a.retry_min_s:g} s), not {a.retry_max_s:g}",
+                        "audio.retry_min_s")
+    if not m.reconnect_max_s >= m.reconnect_min_s:
+        raise ctx.error("mqtt.reconnect_max_s",
+                        f"must be >= mqtt.reconnect_min_s ({m.reconnect_min_s:g} s), not {m.reconnect_max_s:g}",
+                        "mqtt.reconnect_min_s")
+    if m.password is not None and m.password_file is not None:
+        raise ctx.error("mqtt.password_file", "give mqtt.password or mqtt.password_file, not both", "mqtt.password")
+    if (m.tls.cert_file is None) != (m.tls.key_file is None):
+        given, missing = ("cert_file", "key_file") if m.tls.key_file is None else ("key_file", "cert_file")
+        raise ctx.error(f"mqtt.tls.{missing}", f"needed with mqtt.tls.{given} (a client certificate needs both)",
+                        f"mqtt.tls.{given}")
+
+
+# -- YAML ------------------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key given twice in one mapping.
+
+    Plain safe_load keeps the last one, so a second ``mqtt:`` block silently
+    replaces the first, host and all.
+    """
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config {path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError(f"config {path}: cannot read it ({exc.strerror or one_line(exc)})") from None
+    try:
+        return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = one_line(exc.problem or exc.context or exc)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise ConfigError(f"config {path}: not valid YAML ({where}{problem})") from None
+    except yaml.YAMLError as exc:  # e.g. bytes that are not UTF-8
+        raise ConfigError(f"config {path}: not valid YAML ({one_line(exc)})") from None
+
+
+def _apply_overrides(raw: Any, overrides: Mapping[str, object]) -> tuple[Any, set[str]]:
+    """``raw`` with the given (non-None) dotted overrides set; and the keys set."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return raw, set()  # the top-level error is the file's; report that one
+    applied: set[str] = set()
+    for key, value in overrides.items():
+        if value is None:  # the flag was not given
+            continue
+        *parents, leaf = key.split(".")
+        node = raw
+        for part in parents:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                break  # the file's section is malformed; its own error says so
+            node = child
+        else:
+            node[leaf] = value
+            applied.add(key)
+    return raw, applied
+
+
+# -- public API ---------------------------------------------------------------------------
+
+
+def load_settings(path: str | Path | None, overrides: Mapping[str, object] | None = None) -> Settings:
+    """Settings from a YAML file (None: built-in defaults) with command-line
+    ``overrides`` (dotted keys; a None value means "not given") on top.
+
+    Raises ConfigError, one line naming the file or the command line and the key.
+    """
+    if path is None:
+        raw: Any = {}
+        label = "(built-in defaults)"
+    else:
+        path = Path(path)
+        raw = _read_yaml(path)
+        label = str(path)
+    raw, cli_keys = _apply_overrides(raw, overrides or {})
+    ctx = _Context(label, cli_keys)
+    settings = _build(Settings, raw, "", ctx)
+    _check_relations(settings, ctx)
+    if cli_keys:
+        _LOG.debug("command-line overrides: %s", ", ".join(sorted(cli_keys)))
+    return settings
+
+
+def settings_dict(settings: Settings, *, mask_secrets: bool = True) -> dict[str, Any]:
+    """Settings as nested plain data (for YAML or JSON), secrets masked when set."""
+    data = dataclasses.asdict(settings)
+    if mask_secrets:
+        for key in _SECRET_KEYS:
+            *parents, leaf = key.split(".")
+            node = data
+            for part in parents:
+                node = node[part]
+            if node[leaf] is not None:
+                node[leaf] = _MASK
+    return data
+
+
+def check_config(path: str | Path | None) -> str:
+    """Load ``path`` (ConfigError on any problem) and return the effective settings,
+    every key including the defaults, as YAML text with secrets masked."""
+    settings = load_settings(path)
+    shown = path if path is not None else "(built-in defaults)"
+    body = yaml.safe_dump(settings_dict(settings), sort_keys=False, default_flow_style=False, allow_unicode=True)
+    return f"# effective settings of {shown}\n{body}"
+
+
+def resolve_password(mqtt: MqttSettings) -> str | None:
+    """The broker password: ``mqtt.password``, else the content of ``password_file``
+    (a relative name is looked up in ``$CREDENTIALS_DIRECTORY`` first, where systemd's
+    LoadCredential= puts it, then in the working directory), else None.
+
+    Raises ConfigError naming the file, never the password.
+    """
+    if mqtt.password is not None:
+        return mqtt.password
+    if mqtt.password_file is None:
+        return None
+    name = Path(mqtt.password_file)
+    candidates: list[Path] = []
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and not name.is_absolute():
+        candidates.append(Path(credentials) / name)
+    candidates.append(Path(os.path.abspath(name)))  # absolute, so the message says where
+    for candidate in candidates:
+        if not candidate.exists():
+            continue
+        try:
+            text = candidate.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"mqtt.password_file: {candidate} is not UTF-8 text") from None
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {candidate} ({exc.strerror or type(exc).__name__})"
+            ) from None
+        password = text.rstrip("\r\n")  # editors add a final newline; it is not part of the secret
+        if not password:
+            raise ConfigError(f"mqtt.password_file: {candidate} is empty")
+        _LOG.debug("MQTT password read from %s", candidate)
+        return password
+    looked = " or ".join(str(c) for c in candidates)
+    hint = "" if credentials or name.is_absolute() else " ($CREDENTIALS_DIRECTORY is not set)"
+    raise ConfigError(f"mqtt.password_file: no such file: {looked}{hint}")

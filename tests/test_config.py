@@ -1,0 +1,514 @@
+"""genred.daemon.config: strict YAML loading, overrides, check-config, passwords."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genred.daemon import config as config_mod
+from genred.daemon.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    check_config,
+    load_settings,
+    resolve_password,
+)
+from genred.daemon.settings import MqttSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "deploy" / "config.example.yaml"
+
+
+def _leaves(cls: type = Settings, prefix: str = "") -> list[tuple[str, typing.Any]]:
+    """(dotted key, type hint) of every leaf field, walking nested dataclasses."""
+    hints = typing.get_type_hints(cls)
+    out: list[tuple[str, typing.Any]] = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            out += _leaves(hint, prefix + f.name + ".")
+        else:
+            out.append((prefix + f.name, hint))
+    return out
+
+
+LEAVES = _leaves()
+LEAF_KEYS = [k for k, _ in LEAVES]
+
+
+def _base(hint: typing.Any) -> type:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _nest(key: str, value: object) -> dict:
+    """{"a.b.c": v} -> {"a": {"b": {"c": v}}}."""
+    *parents, leaf = key.split(".")
+    data: dict = {leaf: value}
+    for part in reversed(parents):
+        data = {part: data}
+    return data
+
+
+@pytest.fixture
+def write(tmp_path):
+    def write(data: object, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(data if isinstance(data, str) else yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    return write
+
+
+def _error(path: Path | None, overrides: dict | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# -- defaults and the minimum ---------------------------------------------------------------
+
+
+def test_defaults_without_a_file():
+    assert load_settings(None) == Settings()
+    assert load_settings(None, {}) == Settings()
+    assert DEFAULT_CONFIG_PATH == Path("/etc/genred/config.yaml")
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"])
+def test_empty_file_is_defaults(write, text):
+    assert load_settings(write(text)) == Settings()
+
+
+def test_minimum_config(write):
+    path = write("device_id: kitchen\naudio:\n  source: USB\nmqtt:\n  host: broker.lan\n  port: 8883\n")
+    s = load_settings(str(path))  # a str path works too
+    assert (s.device_id, s.audio.source, s.mqtt.host, s.mqtt.port) == ("kitchen", "USB", "broker.lan", 8883)
+    assert dataclasses.replace(
+        s, device_id=None,
+        audio=dataclasses.replace(s.audio, source="default"),
+        mqtt=dataclasses.replace(s.mqtt, host="localhost", port=1883),
+    ) == Settings()
+
+
+def test_empty_section_is_defaults(write):
+    assert load_settings(write("audio:\nmqtt:\n  tls:\nsmoothing:\n")) == Settings()
+
+
+def test_conversions(write):
+    s = load_settings(write(
+        "log_level: WARNING\nhop_s: 2\naudio:\n  source: 3\n  buffer_s: 10\n"
+        "mqtt:\n  password: hunter2\nsmoothing:\n  tau_s: 5\n"
+    ))
+    assert s.log_level == "warning"
+    assert s.hop_s == 2.0 and isinstance(s.hop_s, float)
+    assert s.audio.source == "3"
+    assert s.audio.buffer_s == 10.0 and isinstance(s.audio.buffer_s, float)
+    assert s.smoothing.tau_s == 5.0 and isinstance(s.smoothing.tau_s, float)
+    assert s.mqtt.password == "hunter2"
+
+
+@pytest.mark.parametrize("source", ["default", "2", "USB Audio", "file:/tmp/a.wav", "file:song.flac"])
+def test_audio_sources_accepted(write, source):
+    assert load_settings(write({"audio": {"source": source}})).audio.source == source
+
+
+# -- the example file -------------------------------------------------------------------------
+
+
+def test_example_file_is_exactly_the_defaults():
+    assert load_settings(EXAMPLE) == Settings()
+
+
+def test_example_file_documents_every_key():
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+
+    def keys(data: dict, prefix: str = "") -> set[str]:
+        out: set[str] = set()
+        for k, v in data.items():
+            out |= keys(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k}
+        return out
+
+    assert keys(raw) == set(LEAF_KEYS)
+    # the header (the comment block before the first key) shows the minimum to write
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    header = "\n".join(lines[: next(i for i, ln in enumerate(lines) if ln and not ln.startswith("#"))])
+    for must in ("device_id:", "source:", "host:", "port:", "genred check-config"):
+        assert must in header, must
+
+
+# -- unknown keys -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "hint"),
+    [
+        ({"devce_id": "x"}, "devce_id", "device_id"),
+        ({"audio": {"sourse": "x"}}, "audio.sourse", "source"),
+        ({"mqtt": {"tls": {"cafile": "x"}}}, "mqtt.tls.cafile", "ca_file"),
+        ({"smoothing": {"zzz": 1}}, "smoothing.zzz", None),
+    ],
+)
+def test_unknown_keys_named_with_a_hint(write, data, key, hint):
+    path = write(data)
+    message = _error(path)
+    assert message.startswith(f"config {path}: unknown key {key}")
+    if hint:
+        assert f"did you mean {hint}?" in message
+    else:
+        assert "did you mean" not in message
+
+
+def test_dotted_key_at_top_level_hints_nesting(write):
+    message = _error(write("mqtt.port: 1884\n"))
+    assert "unknown key mqtt.port" in message and "nested" in message
+
+
+def test_non_string_key(write):
+    assert "unknown key 1" in _error(write("1: x\n"))
+
+
+def test_section_not_a_mapping(write):
+    path = write("audio: default\n")
+    assert _error(path) == f"config {path}: audio: must be a mapping of settings (key: value lines), not 'default'"
+
+
+# -- every leaf: wrong type and out of range ----------------------------------------------------
+
+
+def _wrong_types(hint: typing.Any, key: str) -> list[object]:
+    base = _base(hint)
+    if base is bool:
+        return ["yes please", 1, 0.0]
+    if base is int:
+        return ["12", True, 1.5, [1]]
+    if base is float:
+        return ["1.5", True, [1.0], float("nan"), float("inf")]
+    if base is str:
+        # audio.source is the one str that takes an int (a device index).
+        return [True, 1.5, [1], {"a": 1}] + ([] if key == "audio.source" else [7])
+    raise AssertionError(f"no wrong-type values for {key}: {hint!r}; extend the test")
+
+
+WRONG_TYPE_CASES = [(key, bad) for key, hint in LEAVES for bad in _wrong_types(hint, key)]
+
+
+@pytest.mark.parametrize(("key", "bad"), WRONG_TYPE_CASES, ids=[f"{k}={v!r}" for k, v in WRONG_TYPE_CASES])
+def test_wrong_type_names_the_key(write, key, bad):
+    path = write(_nest(key, bad))
+    message = _error(path)
+    assert message.startswith(f"config {path}: {key}: must be "), message
+
+
+@pytest.mark.parametrize("key", [k for k, h in LEAVES if type(None) not in typing.get_args(h)])
+def test_null_for_a_required_leaf(write, key):
+    assert f": {key}: must be " in _error(write(_nest(key, None)))
+
+
+# Out-of-range values of every constrained leaf. The leaves with no range are listed in
+# UNCONSTRAINED, so a new field fails test_every_leaf_is_classified until it is added to one.
+OUT_OF_RANGE: dict[str, list[object]] = {
+    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b"],
+    "model": ["", " "],
+    "hop_s": [0, -1.0, 60.001, 100],
+    "log_level": ["verbose", "", "warn", "critical"],
+    "audio.source": ["", "   ", "file:", "file:  ", -1],
+    "audio.sample_rate_hz": [7999, 192001, 0, -44100],
+    "audio.channels": [0, 33, -1],
+    "audio.block_s": [0, -0.1],
+    "audio.buffer_s": [0, -1.0],
+    "audio.no_audio_timeout_s": [0, -5],
+    "audio.retry_min_s": [0, -1],
+    "audio.retry_max_s": [0, -1],
+    "mqtt.host": ["", "  "],
+    "mqtt.port": [0, 65536, -1],
+    "mqtt.topic_prefix": ["", "a/b", "a+", "#"],
+    "mqtt.client_id": ["", " "],
+    "mqtt.password_file": ["", " "],
+    "mqtt.tls.ca_file": [""],
+    "mqtt.tls.cert_file": [""],
+    "mqtt.tls.key_file": [""],
+    "mqtt.keepalive_s": [4, 0, 65536],
+    "mqtt.qos": [-1, 3],
+    "mqtt.state_interval_s": [0, -1],
+    "mqtt.status_interval_s": [0, -1],
+    "mqtt.discovery_prefix": ["", "home+assistant", "a/#"],
+    "mqtt.event_queue_size": [0, -1],
+    "mqtt.reconnect_min_s": [0, -1],
+    "mqtt.reconnect_max_s": [0, -1],
+    "smoothing.tau_s": [0, -1],
+    "smoothing.switch_margin": [-0.01, 1, 1.5],
+    "smoothing.switch_hold_s": [-0.5],
+    "smoothing.confidence_floor": [-0.1, 1.01],
+    "smoothing.silence_db": [0, 3.0],
+}
+UNCONSTRAINED = {
+    "audio.loop", "mqtt.enabled", "mqtt.username", "mqtt.password", "mqtt.tls.enabled",
+    "mqtt.tls.insecure", "mqtt.retain", "mqtt.publish_probabilities", "mqtt.discovery",
+}
+
+
+def test_every_leaf_is_classified():
+    assert set(OUT_OF_RANGE) | UNCONSTRAINED == set(LEAF_KEYS)
+    assert not set(OUT_OF_RANGE) & UNCONSTRAINED
+    # and config's own table names only real keys
+    assert set(config_mod._RULES) <= set(LEAF_KEYS)
+
+
+OUT_OF_RANGE_CASES = [(k, v) for k, values in OUT_OF_RANGE.items() for v in values]
+
+
+@pytest.mark.parametrize(("key", "bad"), OUT_OF_RANGE_CASES, ids=[f"{k}={v!r}" for k, v in OUT_OF_RANGE_CASES])
+def test_out_of_range_names_the_key(write, key, bad):
+    path = write(_nest(key, bad))
+    message = _error(path)
+    assert message.startswith(f"config {path}: {key}: must be "), message
+
+
+@pytest.mark.parametrize(
+    ("key", "good"),
+    [
+        ("hop_s", 60), ("hop_s", 0.01), ("mqtt.port", 1), ("mqtt.port", 65535), ("mqtt.qos", 0), ("mqtt.qos", 2),
+        ("mqtt.keepalive_s", 5), ("audio.sample_rate_hz", 8000), ("audio.sample_rate_hz", 192000),
+        ("audio.channels", 1), ("audio.channels", 32), ("smoothing.switch_margin", 0),
+        ("smoothing.switch_hold_s", 0), ("smoothing.confidence_floor", 0), ("smoothing.confidence_floor", 1),
+        ("smoothing.silence_db", -0.5), ("mqtt.event_queue_size", 1), ("device_id", "living-room_2"),
+        ("mqtt.discovery_prefix", "ha/discovery"), ("mqtt.username", ""), ("log_level", "Error"),
+    ],
+)
+def test_boundaries_accepted(write, key, good):
+    load_settings(write(_nest(key, good)))
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"audio": {"block_s": 0.5, "buffer_s": 0.5}}, "audio.buffer_s"),
+        ({"audio": {"buffer_s": 0.05}}, "audio.buffer_s"),
+        ({"audio": {"retry_min_s": 40}}, "audio.retry_max_s"),
+        ({"mqtt": {"reconnect_min_s": 5, "reconnect_max_s": 2}}, "mqtt.reconnect_max_s"),
+        ({"mqtt": {"password": "x", "password_file": "f"}}, "mqtt.password_file"),
+        ({"mqtt": {"tls": {"cert_file": "c.pem"}}}, "mqtt.tls.key_file"),
+        ({"mqtt": {"tls": {"key_file": "k.pem"}}}, "mqtt.tls.cert_file"),
+    ],
+)
+def test_relations_between_fields(write, data, key):
+    path = write(data)
+    assert _error(path).startswith(f"config {path}: {key}: ")
+
+
+def test_relations_satisfied(write):
+    s = load_settings(write({
+        "audio": {"retry_min_s": 30, "retry_max_s": 30},
+        "mqtt": {"tls": {"cert_file": "c.pem", "key_file": "k.pem"}, "password_file": "pw"},
+    }))
+    assert s.mqtt.tls.cert_file == "c.pem" and s.mqtt.password_file == "pw"
+
+
+def test_password_never_in_a_type_error(write):
+    message = _error(write("mqtt:\n  password: 987654321\n"))
+    assert "mqtt.password" in message and "987654321" not in message
+
+
+# -- bad files --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("audio:\n  source: x\n  block_s: [0.1\n", None), ("device_id: a\nmqtt:\n  host: a: b\n", 3)],
+)
+def test_invalid_yaml_is_one_line(write, text, line):
+    path = write(text)
+    message = _error(path)
+    assert message.startswith(f"config {path}: not valid YAML (")
+    if line:
+        assert f"line {line}:" in message
+
+
+def test_duplicate_key_is_refused(write):
+    # plain safe_load would keep only the second mqtt block, losing the host
+    path = write("mqtt:\n  host: broker\nmqtt:\n  port: 1884\n")
+    message = _error(path)
+    assert message.startswith(f"config {path}: not valid YAML (line 3:") and "duplicate key 'mqtt'" in message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.yaml"
+    assert _error(path) == f"config {path}: no such file"
+
+
+def test_directory(tmp_path):
+    assert _error(tmp_path).startswith(f"config {tmp_path}: ")
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
+def test_top_level_not_a_mapping(write, text):
+    path = write(text)
+    assert _error(path).startswith(f"config {path}: must be a mapping of settings at the top level")
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"device_id: caf\xe9\xff\n")
+    assert _error(path).startswith(f"config {path}: not valid YAML")
+
+
+# -- overrides --------------------------------------------------------------------------------
+
+
+def test_overrides_applied_and_none_skipped(write):
+    path = write({"device_id": "file-id", "audio": {"source": "USB"}, "mqtt": {"host": "broker", "port": 1884}})
+    s = load_settings(path, {
+        "audio.source": "file:x.wav", "audio.loop": True, "device_id": None, "mqtt.host": None,
+        "mqtt.port": 1999, "mqtt.enabled": False, "model": Path("/m/model.tflite"), "hop_s": None,
+    })
+    assert s.audio.source == "file:x.wav" and s.audio.loop is True
+    assert s.device_id == "file-id" and s.mqtt.host == "broker"  # None: flag not given
+    assert s.mqtt.port == 1999 and s.mqtt.enabled is False
+    assert s.model == "/m/model.tflite" and s.hop_s is None
+
+
+def test_overrides_without_a_file():
+    s = load_settings(None, {"mqtt.host": "b", "smoothing.tau_s": 2})
+    assert s.mqtt.host == "b" and s.smoothing.tau_s == 2.0
+
+
+def test_overrides_into_an_empty_section(write):
+    assert load_settings(write("mqtt:\n"), {"mqtt.port": 2000}).mqtt.port == 2000
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [({"mqtt.port": 0}, "mqtt.port"), ({"hop_s": 75.0}, "hop_s"), ({"device_id": "a b"}, "device_id"),
+     ({"audio.source": ""}, "audio.source")],
+)
+def test_bad_override_names_the_command_line(write, overrides, key):
+    path = write({"mqtt": {"port": 1884}})
+    message = _error(path, overrides)
+    assert message.startswith(f"config {config_mod.COMMAND_LINE}: {key}: must be "), message
+    assert str(path) not in message
+
+
+def test_unknown_override_key():
+    assert "unknown key audio.sourse" in _error(None, {"audio.sourse": "x"})
+
+
+def test_file_error_still_names_the_file_with_overrides(write):
+    path = write({"mqtt": {"qos": 5}})
+    assert _error(path, {"mqtt.port": 1999}).startswith(f"config {path}: mqtt.qos: ")
+
+
+# -- check_config -------------------------------------------------------------------------------
+
+
+def test_check_config_masks_the_password_and_shows_every_key(write):
+    path = write({"device_id": "den", "mqtt": {"password": "s3cr3t-pw", "username": "genred"}})
+    text = check_config(path)
+    assert text.splitlines()[0] == f"# effective settings of {path}"
+    assert "s3cr3t-pw" not in text
+    assert "password: '***'" in text
+    data = yaml.safe_load(text)
+    assert data["device_id"] == "den" and data["mqtt"]["username"] == "genred"
+    flat = {k for k, _ in LEAVES}
+    got = set()
+
+    def walk(d: dict, prefix: str = "") -> None:
+        for k, v in d.items():
+            walk(v, f"{prefix}{k}.") if isinstance(v, dict) else got.add(prefix + k)
+
+    walk(data)
+    assert got == flat
+    # and what it prints loads back to the same settings (the mask aside)
+    data["mqtt"]["password"] = "s3cr3t-pw"
+    assert load_settings(write(data, "again.yaml")) == load_settings(path)
+
+
+def test_check_config_unset_password_is_null(write):
+    assert "password: null" in check_config(write(""))
+
+
+def test_check_config_raises_on_problems(write):
+    with pytest.raises(ConfigError):
+        check_config(write({"mqtt": {"port": "1883"}}))
+
+
+# -- resolve_password -----------------------------------------------------------------------------
+
+
+def test_password_inline_wins():
+    assert resolve_password(MqttSettings(password="inline")) == "inline"
+    assert resolve_password(MqttSettings()) is None
+
+
+def test_password_from_a_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    (tmp_path / "pw").write_text("p4ss word \n", encoding="utf-8")
+    assert resolve_password(MqttSettings(password_file=str(tmp_path / "pw"))) == "p4ss word "
+    monkeypatch.chdir(tmp_path)
+    assert resolve_password(MqttSettings(password_file="pw")) == "p4ss word "
+
+
+def test_password_from_credentials_directory_first(tmp_path, monkeypatch):
+    creds, cwd = tmp_path / "creds", tmp_path / "cwd"
+    creds.mkdir()
+    cwd.mkdir()
+    (creds / "mqtt-password").write_text("from-systemd\n", encoding="utf-8")
+    (cwd / "mqtt-password").write_text("from-cwd\n", encoding="utf-8")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert resolve_password(MqttSettings(password_file="mqtt-password")) == "from-systemd"
+    (creds / "mqtt-password").unlink()
+    assert resolve_password(MqttSettings(password_file="mqtt-password")) == "from-cwd"
+
+
+def test_password_file_missing_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    with pytest.raises(ConfigError) as info:
+        resolve_password(MqttSettings(password_file="absent-pw"))
+    message = str(info.value)
+    assert "absent-pw" in message and str(tmp_path) in message and "\n" not in message
+
+
+def test_password_file_errors_never_show_the_password(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    with pytest.raises(ConfigError, match="empty"):
+        resolve_password(MqttSettings(password_file=str(empty)))
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"sup3r\xff\xfe")
+    with pytest.raises(ConfigError) as info:
+        resolve_password(MqttSettings(password_file=str(binary)))
+    assert str(binary) in str(info.value) and "sup3r" not in str(info.value)
+
+
+# -- through the command line ----------------------------------------------------------------------
+
+
+def _genred(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genred.daemon", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_check_config(write):
+    good = write({"device_id": "den", "mqtt": {"host": "broker", "password": "topsecret"}}, "good.yaml")
+    proc = _genred("check-config", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"# effective settings of {good}\n")
+    assert yaml.safe_load(proc.stdout)["mqtt"]["host"] == "broker"
+    assert "topsecret" not in proc.stdout + proc.stderr
+
+    bad = write("audio:\n  sourse: USB\n", "bad.yaml")
+    proc = _genred("check-config", str(bad))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0] == f"genred: config {bad}: unknown key audio.sourse (did you mean source?)"
+    assert proc.stdout == ""
