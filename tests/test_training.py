@@ -1,0 +1,245 @@
+"""Training: indexing, track-level splits, features equal to the device's, the room
+simulator, the smoothing fit, and one tiny real training run end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from signals import music_like
+
+pytest.importorskip("tensorflow", reason="training tests need the 'train' extra")
+
+from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
+from genred.dsp.windows import normalise_window, window_level_db  # noqa: E402
+from genred.training import dataset as ds  # noqa: E402
+from genred.training.augment import simulate_room  # noqa: E402
+from genred.training.features import FeatureExtractor, normalise_batch, windows_from_frames  # noqa: E402
+
+GENRES = ("blues", "classical", "rock")
+
+
+def tone_track(genre: str, seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Each genre its own sound: a low drone, a high chord, noise bursts."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    if genre == "blues":
+        x = np.sin(2 * np.pi * (110 + 5 * seed) * t) + 0.5 * np.sin(2 * np.pi * 165 * t)
+    elif genre == "classical":
+        x = sum(np.sin(2 * np.pi * f * t) for f in (1320.0 + 10 * seed, 1760.0, 2640.0))
+    else:
+        x = rng.standard_normal(t.size) * np.exp(-((t % 0.25) * 20.0))
+    x = x + 0.01 * rng.standard_normal(t.size)
+    return (0.5 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+@pytest.fixture
+def gtzan_like(tmp_path) -> Path:
+    """audio/<genre>/ full clips and excerpts/<genre>/ slices, plus one broken file."""
+    root = tmp_path / "data"
+    for g in GENRES:
+        for i in range(5):
+            stem = f"{g}.{i:05d}"
+            x = tone_track(g, 8.0, 22050, i)
+            if i < 3:
+                (root / "audio" / g).mkdir(parents=True, exist_ok=True)
+                sf.write(str(root / "audio" / g / f"{stem}.flac"), x, 22050)
+            (root / "excerpts" / g).mkdir(parents=True, exist_ok=True)
+            sf.write(str(root / "excerpts" / g / f"{stem}.wav"), x[22050 : 22050 + 2 * 22050], 22050)
+    (root / "audio" / "rock" / "rock.00099.wav").write_bytes(b"\x01\x02" * 5000)  # no header
+    return root
+
+
+def test_index_finds_tracks_and_skips_the_broken_file(gtzan_like):
+    index = ds.index_dataset(gtzan_like)
+    assert index.labels == GENRES  # the genres found, in GTZAN's order
+    assert len(index.tracks) == 15
+    assert [p.name for p, _ in index.skipped] == ["rock.00099.wav"]
+    t = index.by_key()["blues/blues.00001"]
+    assert t.full is not None and t.excerpt is not None and t.main_path == t.full
+    assert index.by_key()["blues/blues.00004"].main_kind == "excerpt"
+
+
+def test_flat_layout_and_own_labels(tmp_path):
+    for g in ("ambient", "techno"):
+        (tmp_path / g).mkdir()
+        for i in range(2):
+            sf.write(str(tmp_path / g / f"{g}{i}.wav"), music_like(1.0, 16000, seed=i), 16000)
+    index = ds.index_dataset(tmp_path)
+    assert index.labels == ("ambient", "techno")
+    assert all(t.full is not None for t in index.tracks)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_stratified_split_is_by_track_seeded_and_stratified(gtzan_like, seed):
+    index = ds.index_dataset(gtzan_like)
+    a = ds.split_stratified(index.tracks, 0.4, seed)
+    b = ds.split_stratified(index.tracks, 0.4, seed)
+    assert [t.key for t in a.valid] == [t.key for t in b.valid]
+    train_keys, valid_keys = {t.key for t in a.train}, {t.key for t in a.valid}
+    assert not train_keys & valid_keys
+    assert train_keys | valid_keys == {t.key for t in index.tracks}
+    for g in GENRES:
+        assert sum(t.genre == g for t in a.valid) == 2  # round(0.4 * 5)
+    # A track's full clip and its excerpt travel together: no file of a valid track is in train.
+    train_files = {p for t in a.train for p in (t.full, t.excerpt) if p}
+    assert not train_files & {p for t in a.valid for p in (t.full, t.excerpt) if p}
+
+
+def test_split_lists_match_by_stem_and_count_missing(gtzan_like, tmp_path):
+    (tmp_path / "train.txt").write_text("blues/blues.00000.wav\nrock/rock.00001.au\nrock/rock.00042.wav\n")
+    (tmp_path / "valid.txt").write_text("blues/blues.00003.wav\n")
+    split = ds.split_from_lists(ds.index_dataset(gtzan_like), tmp_path / "train.txt", tmp_path / "valid.txt")
+    assert [t.key for t in split.train] == ["blues/blues.00000", "rock/rock.00001"]
+    assert split.missing["train"] == ["rock/rock.00042"]
+    (tmp_path / "valid.txt").write_text("rock/rock.00001.wav\n")
+    with pytest.raises(ds.DatasetError, match="on both"):
+        ds.split_from_lists(ds.index_dataset(gtzan_like), tmp_path / "train.txt", tmp_path / "valid.txt")
+
+
+def test_check_disjoint_refuses_a_leaking_split(gtzan_like):
+    from genred.training.core import check_disjoint
+
+    index = ds.index_dataset(gtzan_like)
+    check_disjoint(ds.split_stratified(index.tracks, 0.3, 1))
+    leaky = ds.Split(index.tracks[:5], index.tracks[4:8], "hand-made")
+    with pytest.raises(ds.DatasetError, match="both sides"):
+        check_disjoint(leaky)
+
+
+class _Recorder:
+    """Stands in for the classifier: records what the pipeline feeds the model."""
+
+    def __init__(self, metadata):
+        self.metadata = metadata
+        self.labels = metadata.labels
+        self.seen: list[np.ndarray] = []
+
+    def predict(self, features):
+        self.seen.append(features.copy())
+        return np.full(len(self.labels), 1.0 / len(self.labels))
+
+
+@pytest.mark.parametrize("rate,channels,seconds", [(44100, 2, 6.3), (22050, 1, 2.0), (48000, 1, 4.0)])
+def test_train_serve_parity(write_wav, classifier, rate, channels, seconds):
+    """The windows training computes for a file are the windows the device feeds its model."""
+    from genred.dsp.pipeline import Pipeline
+
+    path = write_wav(f"x{rate}.wav", music_like(seconds, rate, channels=channels, seed=3), rate)
+    meta = classifier.metadata
+    rec = _Recorder(meta)
+    pipe = Pipeline(rec, rate)
+    audio, _ = sf.read(str(path), dtype="float32", always_2d=True)
+    rng = np.random.default_rng(0)
+    i = 0
+    while i < len(audio):
+        n = int(rng.integers(1, 5000))
+        pipe.process(audio[i : i + n])
+        i += n
+    pipe.flush()
+    frames = FeatureExtractor(meta.front_end, cache_dir=None).frames(path)
+    ws = windows_from_frames(frames, meta.front_end, meta.window)
+    assert len(rec.seen) == len(ws.x) >= 1
+    for served, trained in zip(rec.seen, ws.x):
+        np.testing.assert_allclose(served, trained, atol=1e-3)
+
+
+def test_feature_cache_round_trip(write_wav, tmp_path):
+    path = write_wav("a.wav", music_like(4.0, 22050, seed=1), 22050)
+    ex = FeatureExtractor(LogMelParams(), cache_dir=tmp_path / "cache")
+    first = ex.frames(path)
+    assert list((tmp_path / "cache").rglob("*.npy"))
+    again = ex.frames(path)
+    # float16 in the cache: within its precision of the dB values.
+    np.testing.assert_allclose(again, first, atol=0.05 + 1e-3 * np.abs(first).max())
+    room = ex.frames(path, room_seed=5)
+    assert room.shape == first.shape and not np.allclose(room, first)
+
+
+def test_normalise_batch_equals_the_device_rule():
+    rng = np.random.default_rng(1)
+    fe, win = LogMelParams(), WindowParams()
+    raw = rng.uniform(-100, 10, size=(3, win.window_frames, fe.n_mels)).astype(np.float32)
+    x, level = normalise_batch(raw, fe, win)
+    for i in range(3):
+        lv = window_level_db(raw[i], fe)
+        assert level[i] == pytest.approx(lv, abs=1e-4)
+        np.testing.assert_allclose(x[i], normalise_window(raw[i], lv, fe, win), atol=1e-3)
+
+
+def test_room_simulator_is_seeded_and_sane():
+    x = music_like(3.0, 16000, seed=2)
+    a, info = simulate_room(x, 16000, np.random.default_rng(11))
+    b, _ = simulate_room(x, 16000, np.random.default_rng(11))
+    c, _ = simulate_room(x, 16000, np.random.default_rng(12))
+    assert a.shape == x.shape and a.dtype == np.float32 and np.all(np.isfinite(a))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert -41.0 <= 20 * np.log10(np.max(np.abs(a))) <= 0.5
+    assert 0.2 <= info["rt60_s"] <= 0.9
+
+
+def test_smoothing_fit_prefers_stable_correct_output():
+    from genred.training.smoothing_fit import Stream, fit_smoothing
+
+    labels = ("a", "b", "c")
+    rng = np.random.default_rng(0)
+    streams = []
+    for k in range(6):
+        probs = np.tile([0.6, 0.25, 0.15], (30, 1))
+        flips = rng.choice(30, 6, replace=False)
+        probs[flips] = [0.2, 0.7, 0.1]  # isolated wrong windows
+        streams.append(Stream(probs, np.full(30, -20.0), np.arange(30) + 3.0, 0, f"s{k}"))
+    fit = fit_smoothing(streams, labels)
+    assert fit["best_scores"]["score"] >= fit["default"]["score"]
+    assert fit["best_scores"]["score"] > fit["raw"]["score"]
+    assert fit["best_scores"]["changes"] < fit["raw"]["changes"]
+
+
+@pytest.mark.slow
+def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
+    """The whole command on a tiny synthetic set: a loadable int8 bundle, its report,
+    and `genred evaluate` on it through the runtime path."""
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out),
+           "--epochs", "2", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "1",
+           "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache"), "--seed", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("model.tflite", "model.json", "report.md", "confusion.png", "training_curves.png", "training_log.json"):
+        assert (out / name).is_file(), name
+    from genred.dsp.bundle import load_metadata
+    from genred.dsp.classifier import TfliteClassifier
+
+    bundle = load_metadata(out / "model.tflite")
+    meta = bundle.metadata
+    assert meta.input.dtype == "int8" and meta.output.dtype == "int8"
+    for split in ("valid", "valid_room"):
+        for kind in ("float", "int8"):
+            m = meta.metrics[split][kind]
+            assert 0 <= m["track_accuracy"] <= 1 and m["tracks"] == 6
+    assert meta.training["train_tracks"] == 9 and "rock.00099.wav" in " ".join(meta.training["unreadable"])
+    assert set(meta.smoothing) >= {"tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db"}
+    probs = TfliteClassifier(bundle).predict(np.zeros((meta.window.window_frames, meta.front_end.n_mels), np.float32))
+    assert probs.shape == (3,) and abs(float(probs.sum()) - 1) < 1e-3
+    assert "| valid | int8 |" in (out / "report.md").read_text()
+
+    # The runtime's evaluate on the same valid tracks agrees with training's int8 track accuracy.
+    lst = tmp_path / "valid.txt"
+    log = json.loads((out / "training_log.json").read_text())
+    valid_keys = log["valid_tracks"]
+    assert not set(valid_keys) & set(log["train_tracks"])
+    lst.write_text("".join(f"{k}.wav\n" for k in valid_keys))
+    ev = subprocess.run([sys.executable, "-m", "genred.daemon", "evaluate", "--data", str(gtzan_like), "--split", str(lst),
+                         "--model", str(out / "model.tflite"), "--json", str(tmp_path / "ev.json")],
+                        capture_output=True, text=True, timeout=120)
+    assert ev.returncode == 0, ev.stderr
+    result = json.loads((tmp_path / "ev.json").read_text())
+    assert result["tracks"] == 6
+    assert result["track_accuracy"] == pytest.approx(meta.metrics["valid"]["int8"]["track_accuracy"], abs=1e-3)

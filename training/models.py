@@ -1,0 +1,57 @@
+"""Small Keras CNNs over one normalised log-mel window (window_frames, n_mels, 1).
+
+Input values are dB relative to the window's level, about [-80, +30]; the model
+scales them itself (Rescaling), so the int8 input tensor carries plain dB.
+
+Layout: conv blocks (3x3 conv -> batch norm -> ReLU -> max-pool; frequency pooled
+from the first block on), then the frequency axis is max-pooled away, then global
+average + global max over time, dropout, Dense softmax. Batch norm folds into the
+convolutions at export, so the int8 graph is conv/pool/mean/max/fully-connected only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ARCHITECTURES = {
+    # name: (filters per block, pool (time, freq) after each block)
+    "tiny": ((4, 8), ((2, 4), (2, 4))),
+    "small": ((12, 24, 48, 64), ((2, 2), (2, 2), (2, 2), (2, 1))),
+    "medium": ((16, 32, 64, 96), ((2, 2), (2, 2), (2, 2), (2, 1))),
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = "small"
+    dropout: float = 0.3
+    l2: float = 1e-4
+
+
+def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int):
+    import keras
+    from keras import layers
+
+    if spec.name not in ARCHITECTURES:
+        raise ValueError(f"unknown model {spec.name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    filters, pools = ARCHITECTURES[spec.name]
+    reg = keras.regularizers.l2(spec.l2) if spec.l2 > 0 else None
+    inp = keras.Input(shape=(window_frames, n_mels, 1), name="logmel_db")
+    # Normalised windows are ~[-80, +30] dB with the bulk in [-40, 0].
+    x = layers.Rescaling(1.0 / 20.0, offset=1.0, name="scale")(inp)
+    for i, (f, pool) in enumerate(zip(filters, pools)):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False, kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(x)
+        x = layers.MaxPooling2D(pool_size=pool, name=f"pool{i}")(x)
+    # (time, freq, ch): max over what is left of frequency, then pool over time.
+    freq_left = x.shape[2]
+    x = layers.MaxPooling2D(pool_size=(1, freq_left), name="freq_max")(x)
+    x = layers.Reshape((x.shape[1], x.shape[3]), name="to_time")(x)
+    x = layers.Concatenate(name="time_pool")([
+        layers.GlobalAveragePooling1D(name="time_mean")(x),
+        layers.GlobalMaxPooling1D(name="time_max")(x),
+    ])
+    x = layers.Dropout(spec.dropout, name="dropout")(x)
+    out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="genre")(x)
+    return keras.Model(inp, out, name=f"genred_{spec.name}")
