@@ -4,11 +4,14 @@
 PYTHON ?= python3
 VENV ?= .venv
 RUN_VENV ?= .venv-run
-# System packages: PortAudio for sounddevice, libsndfile for soundfile, mosquitto for
-# the MQTT tests' real broker.
-APT_PACKAGES = libportaudio2 libsndfile1 mosquitto
+# System packages: venv support, PortAudio for sounddevice, libsndfile for soundfile;
+# the tests add mosquitto (their real broker) and systemd (to verify the unit).
+# (Debian's python3 lacks ensurepip until python3-venv is installed.)
+NEED_VENV := $(shell $(PYTHON) -c 'import ensurepip' 2>/dev/null || echo python3-venv)
+RUN_APT = $(NEED_VENV) libportaudio2 libsndfile1
+TEST_APT = $(RUN_APT) mosquitto mosquitto-clients systemd
 
-.PHONY: run test system-deps model clean
+.PHONY: run test model clean
 
 # The runtime set only: what a device installs (no TensorFlow, no test tools).
 $(RUN_VENV)/.installed: pyproject.toml
@@ -17,20 +20,24 @@ $(RUN_VENV)/.installed: pyproject.toml
 	$(RUN_VENV)/bin/pip install -q -e .
 	touch $@
 
-# Until the live daemon lands, `make run FILE=song.wav` replays a file.
-run: $(RUN_VENV)/.installed
-	@if [ -z "$(FILE)" ]; then echo "usage: make run FILE=song.wav   (the live daemon comes with issue 3)"; exit 2; fi
-	$(RUN_VENV)/bin/genred replay --format text "$(FILE)"
+# The daemon on its defaults: the default microphone, a broker on localhost if any
+# (without one it still prints each genre change). A file instead of the microphone:
+# make run FILE=song.wav; other flags: make run ARGS="--config my.yaml".
+run:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(RUN_APT)"
+	@$(MAKE) --no-print-directory $(RUN_VENV)/.installed
+	$(RUN_VENV)/bin/genred run $(if $(FILE),--source file:$(FILE)) $(ARGS)
 
-system-deps:
+# Installs the missing ones of $(PACKAGES) when root on Debian; otherwise names them.
+apt-install:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+		missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 		if [ -n "$$missing" ]; then \
 			echo "installing system packages:$$missing"; \
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 		fi; \
 	else \
-		echo "not root (or no apt-get): make sure these are installed: $(APT_PACKAGES)"; \
+		echo "not root (or no apt-get): make sure these are installed: $(PACKAGES)"; \
 	fi
 
 # Everything: runtime, training (TensorFlow) and the test tools.
@@ -40,7 +47,9 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[train,dev]'
 	touch $@
 
-test: system-deps $(VENV)/.installed
+test:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT)"
+	@$(MAKE) --no-print-directory $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q
 
 # Retrain the shipped model from ../shared/data/gtzan (about N minutes on 2 cores).

@@ -14,11 +14,10 @@ from pathlib import Path
 
 from genred.dsp.errors import GenredError, one_line
 
-from . import __version__
+from . import DEFAULT_MODEL, __version__
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default" / "model.tflite"
 
 
 def _positive_float(text: str) -> float:
@@ -58,6 +57,29 @@ def build_parser() -> argparse.ArgumentParser:
     model_option(p)
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the scores as JSON")
 
+    p = sub.add_parser("run", help="listen to the microphone and publish genres over MQTT (the service)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="YAML settings (default: /etc/genred/config.yaml if it exists, else built-in defaults)")
+    p.add_argument("--source", default=None, help="'default', a device index or name part, or file:PATH")
+    p.add_argument("--loop", action="store_true", default=None, help="file sources: start again at the end")
+    p.add_argument("--device-id", default=None, help="name of this device in MQTT topics (default: host name)")
+    p.add_argument("--mqtt-host", default=None, help="broker host (default localhost)")
+    p.add_argument("--mqtt-port", type=int, default=None, help="broker port (default 1883)")
+    p.add_argument("--no-mqtt", action="store_true", help="print genre changes only; no broker")
+    p.add_argument("--model", default=None, help="model .tflite (default: the shipped model)")
+    p.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS", help="seconds between windows")
+
+    p = sub.add_parser("check-config", help="validate a config file and print the effective settings")
+    p.add_argument("config", type=Path, metavar="PATH")
+
+    sub.add_parser("devices", help="list audio input devices")
+
+    p = sub.add_parser("listen", help="show live states and events from the broker")
+    p.add_argument("--host", default="localhost")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--device-id", default=None, help="one device (default: all)")
+    p.add_argument("--topic-prefix", default="genred")
+
     p = sub.add_parser("train", help="train a model (needs the 'train' extra: TensorFlow)", add_help=False)
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
@@ -77,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         _LOG.error("%s", exc)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before `run` installs its handler
         return 130
     except BrokenPipeError:  # `genred replay ... | head`
         return 0
@@ -99,6 +121,9 @@ def _dispatch(args: argparse.Namespace) -> int:
             ) from None
         return train_main(args.train_args)
 
+    if args.command in ("run", "check-config", "devices", "listen"):
+        return _dispatch_daemon(args)
+
     from genred.dsp.classifier import TfliteClassifier
 
     from .replay import evaluate, format_evaluation, replay
@@ -117,6 +142,57 @@ def _dispatch(args: argparse.Namespace) -> int:
             args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         return 0
     raise AssertionError(args.command)
+
+
+def _run_overrides(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "audio.source": args.source,
+        "audio.loop": args.loop,
+        "device_id": args.device_id,
+        "mqtt.host": args.mqtt_host,
+        "mqtt.port": args.mqtt_port,
+        "mqtt.enabled": False if args.no_mqtt else None,
+        "model": args.model,
+        "hop_s": args.hop,
+    }
+
+
+def _dispatch_daemon(args: argparse.Namespace) -> int:
+    from .config import DEFAULT_CONFIG_PATH, check_config, load_settings
+
+    if args.command == "check-config":
+        print(check_config(args.config), end="")
+        return 0
+    if args.command == "devices":
+        from .capture import format_devices, list_devices
+
+        print(format_devices(list_devices()))
+        return 0
+    if args.command == "listen":
+        from .mqtt import listen
+
+        return listen(args.host, args.port, device_id=args.device_id, topic_prefix=args.topic_prefix)
+
+    import signal
+    import threading
+
+    from .service import Daemon
+
+    path = args.config
+    if path is None and DEFAULT_CONFIG_PATH.is_file():
+        path = DEFAULT_CONFIG_PATH
+    settings = load_settings(path, _run_overrides(args))
+    if not args.verbose:
+        logging.getLogger().setLevel(settings.log_level.upper())
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        _LOG.info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return Daemon(settings).run(stop)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ def model_path() -> Path:
     """The shipped default model (GENRED_TEST_MODEL overrides it, for development)."""
     import os
 
-    from genred.daemon.cli import DEFAULT_MODEL
+    from genred.daemon import DEFAULT_MODEL
     from genred.dsp.bundle import bundle_paths
 
     path, _ = bundle_paths(os.environ.get("GENRED_TEST_MODEL", DEFAULT_MODEL))

@@ -1,0 +1,268 @@
+"""`genred run`: capture -> Pipeline -> MQTT, as a long-running service.
+
+Threads: the audio callback (fills the ring buffer), one worker (takes audio,
+runs the pipeline, publishes), paho's network thread, and the main thread, which
+only waits for the stop event that SIGTERM/SIGINT set. Every join has a timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import socket
+import sys
+import threading
+import time
+from collections import deque
+from typing import IO, Any
+
+import numpy as np
+
+from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.pipeline import Pipeline, WindowResult
+from genred.dsp.smoothing import SmootherParams
+
+from . import DEFAULT_MODEL, __version__
+from .settings import Settings
+from .stats import ListeningMix
+from .systemd import Notifier
+
+_LOG = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 0.25  # how often the worker looks up from a silent source
+
+
+def device_id_of(settings: Settings) -> str:
+    return settings.device_id or socket.gethostname().split(".")[0] or "genred"
+
+
+def smoother_params(settings: Settings, classifier: TfliteClassifier) -> SmootherParams:
+    """The model's measured smoothing defaults, with the config's overrides on top."""
+    base = SmootherParams.from_dict(classifier.metadata.smoothing) if classifier.metadata.smoothing else SmootherParams()
+    overrides = {k: v for k, v in dataclasses.asdict(settings.smoothing).items() if v is not None}
+    return dataclasses.replace(base, **overrides)
+
+
+class Daemon:
+    """Owns the source, the pipeline and the publisher; `run(stop)` until stopped.
+
+    ``source_factory`` and ``publisher_factory`` exist so tests can inject faults;
+    by default they are `open_source` and `MqttPublisher`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source_factory: Any = None,
+        publisher_factory: Any = None,
+        notifier: Notifier | None = None,
+        out: IO[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.device_id = device_id_of(settings)
+        self.classifier = TfliteClassifier.from_path(settings.model or DEFAULT_MODEL)
+        self.labels = self.classifier.labels
+        self.smoother_params = smoother_params(settings, self.classifier)
+        self.notifier = notifier or Notifier()
+        self.out = out if out is not None else sys.stdout
+        self._source_factory = source_factory
+        self._publisher_factory = publisher_factory
+        self.source: Any = None
+        self.publisher: Any = None
+        self.pipeline: Pipeline | None = None
+        self.mix = ListeningMix(self.labels)
+        self._started_mono = time.monotonic()
+        self._windows = 0
+        self._audio_s = 0.0
+        self._busy_s = 0.0
+        self._inference_ms: deque[float] = deque(maxlen=300)
+        self._last_state_key: tuple[str, str | None] | None = None
+        self._last_genre: str | None = None
+        self._since_wall: str | None = None
+        self._last_state_pub = 0.0
+        self._last_status_pub = 0.0
+        self._ready = False
+        self._worker_error: BaseException | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> int:
+        """Run until ``stop`` is set (or a non-looping file source ends); 0 on a clean exit."""
+        self._start_publisher()
+        try:
+            self.source = self._open_source()
+            self.source.start()
+            worker = threading.Thread(target=self._work, args=(stop,), name="genred-worker", daemon=True)
+            worker.start()
+            while not stop.is_set() and worker.is_alive():
+                stop.wait(0.5)
+            stop.set()
+            self.notifier.stopping()
+            worker.join(timeout=3.0)
+            if worker.is_alive():
+                _LOG.error("the worker did not stop within 3 s; exiting anyway")
+        finally:
+            self.notifier.stopping()
+            if self.source is not None:
+                self.source.stop(timeout_s=1.0)
+            if self.publisher is not None:
+                self._publish_status()
+                self.publisher.stop(timeout_s=2.0)
+            self.notifier.close()
+        return 1 if self._worker_error is not None else 0
+
+    def _start_publisher(self) -> None:
+        mqtt = self.settings.mqtt
+        if not mqtt.enabled:
+            _LOG.info("MQTT is off (mqtt.enabled: false): genre changes go to stdout only")
+            return
+        from .config import resolve_password
+        from .mqtt import MqttPublisher
+
+        factory = self._publisher_factory or MqttPublisher
+        self.publisher = factory(
+            mqtt, self.device_id, password=resolve_password(mqtt),
+            model_name=self.classifier.metadata.name, sw_version=__version__,
+        )
+        self.publisher.start()
+
+    def _open_source(self) -> Any:
+        if self._source_factory is not None:
+            return self._source_factory(self.settings.audio)
+        from .capture import open_source
+
+        return open_source(self.settings.audio)
+
+    # -- the worker --------------------------------------------------------------------
+
+    def _work(self, stop: threading.Event) -> None:
+        try:
+            self._loop(stop)
+        except BaseException as exc:  # noqa: BLE001 - reported, and the service restarts us
+            self._worker_error = exc
+            _LOG.exception("the worker failed: %s", exc)
+            stop.set()
+
+    def _loop(self, stop: threading.Event) -> None:
+        source = self.source
+        while not stop.is_set():
+            rate = source.sample_rate_hz
+            block = source.read(max(1, int(self.settings.audio.block_s * rate)), timeout_s=READ_TIMEOUT_S) if rate else None
+            if block is None:
+                if getattr(source, "eof", False):
+                    if self.pipeline is not None:
+                        self._handle(self.pipeline.flush())
+                    _LOG.info("end of the audio source")
+                    return
+                self._periodic()
+                continue
+            t0 = time.perf_counter()
+            if self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
+                # First audio, or the device came back at another rate: start afresh.
+                self.pipeline = Pipeline(
+                    self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
+                    smoother_params=self.smoother_params,
+                )
+            results = self.pipeline.process(block)
+            self._busy_s += time.perf_counter() - t0
+            self._audio_s += block.shape[0] / source.sample_rate_hz
+            if not self._ready:
+                self._ready = True
+                self.notifier.ready(f"listening on {source.status().device}")
+                _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, source.sample_rate_hz, source.channels)
+            # Fed only here: while no audio flows, systemd's watchdog should bite.
+            self.notifier.watchdog()
+            self._handle(results)
+            self._periodic()
+
+    def _handle(self, results: list[WindowResult]) -> None:
+        now = time.time()
+        for r in results:
+            self._windows += 1
+            self._inference_ms.append(r.inference_ms)
+            s = r.state
+            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, dt.date.today())
+            if self.publisher is not None and self.settings.mqtt.publish_probabilities:
+                self.publisher.publish_probabilities(
+                    {"probabilities": _rounded(self.labels, r.probabilities), "level_db": round(r.level_db, 1), "at": _iso(now)}
+                )
+            key = (s.status, s.genre)
+            if key != self._last_state_key:
+                # Always on stdout (the journal under systemd), broker or not.
+                old = self._last_state_key
+                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(old)} -> {_describe(key)} ({s.confidence:.2f})\n")
+                self.out.flush()
+                self._last_state_key = key
+                self._since_wall = _iso(now)
+                self._publish_state(r)
+                if s.genre != self._last_genre:
+                    self._emit_event(self._last_genre, s.genre, s.confidence, now)
+                    self._last_genre = s.genre
+            elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
+                self._publish_state(r)
+
+    def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
+        if self.publisher is not None:
+            self.publisher.publish_event({"from": old, "to": new, "confidence": round(confidence, 4), "at": _iso(now)})
+
+    def _publish_state(self, r: WindowResult) -> None:
+        self._last_state_pub = time.monotonic()
+        if self.publisher is None:
+            return
+        s = r.state
+        self.publisher.publish_state({
+            "genre": s.genre,
+            "confidence": round(s.confidence, 4),
+            "status": s.status,
+            "since": self._since_wall,
+            "probabilities": _rounded(self.labels, np.asarray(s.probabilities)),
+            "model": self.classifier.metadata.name,
+        })
+
+    def _periodic(self) -> None:
+        if self.publisher is None:
+            return
+        if time.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
+            self._publish_status()
+
+    def _publish_status(self) -> None:
+        self._last_status_pub = time.monotonic()
+        self.publisher.publish_status(self.status())
+        self.publisher.publish_stats(self.mix.snapshot(dt.date.today()))
+
+    def status(self) -> dict[str, Any]:
+        cap = self.source.status() if self.source is not None else None
+        ms = np.asarray(self._inference_ms) if self._inference_ms else None
+        return {
+            "version": __version__,
+            "uptime_s": round(time.monotonic() - self._started_mono, 1),
+            "model": self.classifier.metadata.name,
+            "capture": dataclasses.asdict(cap) if cap is not None else None,
+            "input_rate_hz": self.pipeline.input_rate_hz if self.pipeline else None,
+            "model_rate_hz": self.classifier.metadata.front_end.sample_rate_hz,
+            "hop_s": round(self.pipeline.hop_s, 3) if self.pipeline else None,
+            "windows": self._windows,
+            "audio_s": round(self._audio_s, 1),
+            "inference_ms": {"mean": round(float(ms.mean()), 2), "p95": round(float(np.percentile(ms, 95)), 2)} if ms is not None else None,
+            # Audio seconds per second of processing: how far from falling behind we are.
+            "realtime_factor": round(self._audio_s / self._busy_s, 1) if self._busy_s > 0 else None,
+            "mqtt": self.publisher.counters() if self.publisher is not None else None,
+        }
+
+
+def _describe(key: tuple[str, str | None] | None) -> str:
+    """A state for people: the genre when there is one, else the status."""
+    if key is None:
+        return "-"
+    status, genre = key
+    return genre if genre is not None else status
+
+
+def _rounded(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
+    return {label: round(float(p), 4) for label, p in zip(labels, probs)}
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,213 @@
+"""`genred run` without a broker: the daemon on a file source, systemd notifications,
+SIGTERM, and the unit file."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from signals import music_like
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _settings(source: str, model: Path, **mqtt):
+    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
+
+    mqtt.setdefault("enabled", False)
+    return Settings(device_id="test", model=str(model), audio=AudioSettings(source=source), mqtt=MqttSettings(**mqtt))
+
+
+def _fast_file(audio):
+    from genred.daemon.capture import FileSource
+
+    # As fast as the worker reads: the same path as live audio, without the wait.
+    return FileSource(audio.source.removeprefix("file:"), realtime=False, block_s=audio.block_s)
+
+
+def test_daemon_on_a_file_prints_changes_and_ends(write_wav, model_path):
+    from genred.daemon.service import Daemon
+    from genred.daemon.systemd import Notifier
+
+    path = write_wav("song.wav", music_like(8.0, 48000, channels=2), 48000)
+    out = io.StringIO()
+    daemon = Daemon(_settings(f"file:{path}", model_path), source_factory=_fast_file, notifier=Notifier({}), out=out)
+    stop = threading.Event()
+    t0 = time.monotonic()
+    assert daemon.run(stop) == 0
+    assert time.monotonic() - t0 < 30
+    status = daemon.status()
+    assert status["windows"] == 6  # windows ending at 3..8 s
+    assert status["input_rate_hz"] == 48000 and status["audio_s"] == pytest.approx(8.0, abs=0.05)
+    lines = out.getvalue().splitlines()
+    assert lines, "the first decision is always printed"
+    assert all(" test: " in ln and " -> " in ln for ln in lines)
+
+
+class _NotifySocket:
+    """A stand-in for systemd's notification socket: collects what the daemon sends."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (TimeoutError, socket.timeout):
+                return self.messages
+
+
+def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, tmp_path):
+    from genred.daemon.service import Daemon
+    from genred.daemon.systemd import Notifier
+
+    sock = _NotifySocket(tmp_path / "notify")
+    path = write_wav("song.wav", music_like(4.0, 16000), 16000)
+    settings = _settings(f"file:{path}", model_path)
+    notifier = Notifier({"NOTIFY_SOCKET": str(sock.path), "WATCHDOG_USEC": "200000"})
+    assert Daemon(settings, source_factory=_fast_file, notifier=notifier, out=io.StringIO()).run(threading.Event()) == 0
+    msgs = sock.drain()
+    assert msgs[0].startswith("READY=1")
+    assert "WATCHDOG=1" in msgs
+    assert msgs[-1] == "STOPPING=1"
+    assert msgs.index("WATCHDOG=1") > 0  # fed only once audio flows
+
+
+class _SilentSource:
+    """A device that opened but never delivers audio."""
+
+    sample_rate_hz = 16000
+    channels = 1
+    eof = False
+
+    def start(self):
+        pass
+
+    def stop(self, timeout_s=1.0):
+        pass
+
+    def read(self, n, timeout_s=None):
+        time.sleep(timeout_s or 0)
+        return None
+
+    def status(self):
+        from genred.daemon.capture import CaptureStatus
+
+        return CaptureStatus("silent", "running", 16000, 1, 0, 0, 0, None, None)
+
+
+def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
+    from genred.daemon.service import Daemon
+    from genred.daemon.systemd import Notifier
+
+    sock = _NotifySocket(tmp_path / "notify")
+    notifier = Notifier({"NOTIFY_SOCKET": str(sock.path), "WATCHDOG_USEC": "200000"})
+    stop = threading.Event()
+    daemon = Daemon(_settings("default", model_path),
+                    source_factory=lambda a: _SilentSource(), notifier=notifier, out=io.StringIO())
+    threading.Timer(1.0, stop.set).start()
+    assert daemon.run(stop) == 0
+    msgs = sock.drain()
+    assert "WATCHDOG=1" not in msgs and not any(m.startswith("READY=1") for m in msgs)
+    assert msgs and msgs[-1] == "STOPPING=1"
+
+
+def test_sigterm_stops_within_5_s(write_wav, model_path):
+    path = write_wav("loop.wav", music_like(4.0, 44100), 44100)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genred.daemon", "run", "--source", f"file:{path}", "--loop", "--no-mqtt",
+         "--device-id", "t", "--model", str(model_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    watchdog = threading.Timer(60, proc.kill)  # never hang the suite on a silent daemon
+    watchdog.start()
+    try:
+        line = proc.stdout.readline()  # the first decision, after one window of real-time audio
+        assert " t: " in line, proc.stderr.read() if proc.poll() is not None else line
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=5)
+        assert rc == 0 and time.monotonic() - t0 < 5
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_run_with_a_bad_config_is_one_line(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("audio:\n  block_s: fast\n")
+    proc = subprocess.run([sys.executable, "-m", "genred.daemon", "run", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "audio.block_s" in lines[0] and str(cfg) in lines[0]
+
+
+def test_run_with_a_corrupt_model_is_one_line(tmp_path, model_path):
+    bad = tmp_path / "m.tflite"
+    bad.write_bytes(b"not a model at all" * 10)
+    shutil.copy(model_path.with_suffix(".json"), tmp_path / "m.json")
+    proc = subprocess.run([sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--model", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0], proc.stderr
+
+
+def test_the_unit_verifies(tmp_path):
+    """systemd-analyze verify, with ExecStart pointed at a binary that exists here."""
+    if shutil.which("systemd-analyze") is None:
+        if os.environ.get("CI"):
+            pytest.fail("systemd-analyze is missing (make test installs systemd as root)")
+        pytest.skip("systemd-analyze is not installed")
+    unit = (ROOT / "deploy" / "genred.service").read_text()
+    assert "Type=notify" in unit and "WatchdogSec=" in unit and "ProtectSystem=strict" in unit
+    exe = sys.executable
+    unit = unit.replace("/opt/genred/venv/bin/genred", exe)
+    (tmp_path / "genred.service").write_text(unit)
+    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "genred.service")],
+                          capture_output=True, text=True, timeout=60)
+    # Users that do not exist on a build machine are not the unit's fault.
+    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines()
+                if ln.strip() and "genred" in ln.lower() and "user" not in ln.lower() and "group" not in ln.lower()]
+    assert not problems, proc.stdout + proc.stderr
+
+
+def test_installer_is_valid_shell():
+    proc = subprocess.run(["bash", "-n", str(ROOT / "deploy" / "install.sh")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_listening_mix_today_and_last_7_days():
+    import datetime as dt
+
+    from genred.daemon.stats import ListeningMix
+
+    mix = ListeningMix(("jazz", "rock"))
+    today = dt.date(2026, 3, 10)
+    mix.add("rock", 30.0, today)
+    mix.add("jazz", 10.0, today)
+    mix.add(None, 100.0, today)  # silence and uncertainty are not music
+    mix.add("jazz", 60.0, today - dt.timedelta(days=3))
+    mix.add("rock", 500.0, today - dt.timedelta(days=7))  # outside the week
+    snap = mix.snapshot(today)
+    assert snap["today"] == {"music_s": 40.0, "share": {"jazz": 0.25, "rock": 0.75}}
+    assert snap["last_7_days"] == {"music_s": 100.0, "share": {"jazz": 0.7, "rock": 0.3}}
+    assert mix.snapshot(today + dt.timedelta(days=1))["today"]["music_s"] == 0.0
