@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from broker import mosquitto, mosquitto_persistent, subscriber  # noqa: F401 - fixtures
+from broker import mosquitto, mosquitto_auth, mosquitto_persistent, subscriber  # noqa: F401 - fixtures
 from signals import music_like
 
 
@@ -133,3 +133,72 @@ def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_w
     deduped = [r for i, r in enumerate(received) if i == 0 or r != received[i - 1]]
     assert deduped == produced
     assert sub.payloads("genred/den/availability")[-1] == "offline"
+
+
+def _run_daemon(broker, path, model_path, tmp_path, *extra_yaml: str) -> subprocess.Popen:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(
+        f"device_id: den\nmodel: {model_path}\naudio:\n  source: file:{path}\n  loop: true\n"
+        f"mqtt:\n  host: {broker.host}\n  port: {broker.port}\n  keepalive_s: 5\n" + "".join(extra_yaml)
+    )
+    return subprocess.Popen([sys.executable, "-m", "genred.daemon", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _first_line(proc: subprocess.Popen) -> str:
+    timer = threading.Timer(60, proc.kill)  # never hang the suite
+    timer.start()
+    try:
+        return proc.stdout.readline()
+    finally:
+        timer.cancel()
+
+
+def test_sigterm_publishes_offline_and_kill_9_leaves_the_will(mosquitto, subscriber, write_wav, model_path, tmp_path):
+    import signal
+
+    path = write_wav("loop.wav", music_like(4.0, 16000), 16000)
+    proc = _run_daemon(mosquitto, path, model_path, tmp_path)
+    try:
+        assert " den: " in _first_line(proc)
+        sub = subscriber(mosquitto, ["genred/den/availability"])
+        assert sub.wait_for("genred/den/availability").payload == "online"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        assert sub.wait_for("genred/den/availability", lambda m: m.payload == "offline").payload == "offline"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    proc = _run_daemon(mosquitto, path, model_path, tmp_path)
+    try:
+        assert " den: " in _first_line(proc)
+        n = len(sub.payloads("genred/den/availability"))
+        sub.wait_for("genred/den/availability", lambda m: m.payload == "online", after=n - 1 if n else 0)
+        proc.kill()  # SIGKILL: no goodbye; the broker publishes the will after 1.5 x keepalive
+        proc.wait(timeout=5)
+        m = sub.wait_for("genred/den/availability", lambda m: m.payload == "offline", timeout=15, after=n)
+        assert m.payload == "offline"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_wrong_credentials_one_error_and_classification_goes_on(mosquitto_auth, write_wav, model_path, tmp_path):
+    from broker import USERNAME
+
+    path = write_wav("loop.wav", music_like(4.0, 16000), 16000)
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("not-the-password\n")
+    proc = _run_daemon(mosquitto_auth, path, model_path, tmp_path,
+                       f"  username: {USERNAME}\n  password_file: {secret}\n  reconnect_max_s: 1\n")
+    try:
+        assert " den: " in _first_line(proc)  # classification goes on and prints
+        time.sleep(2.5)  # several refused attempts
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    err = proc.stderr.read()
+    refused = [ln for ln in err.splitlines() if "refused" in ln]
+    assert len(refused) == 1 and "mqtt.username" in refused[0], err
+    assert "not-the-password" not in err and "Traceback" not in err
