@@ -19,8 +19,8 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 
 uninstall() {
     systemctl disable --now genred.service 2>/dev/null || true
-    rm -f "$UNIT"
-    systemctl daemon-reload
+    rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/genred.service
+    [ -d /run/systemd/system ] && systemctl daemon-reload
     rm -rf "$PREFIX"
     if id "$SERVICE_USER" >/dev/null 2>&1; then userdel "$SERVICE_USER" || true; fi
     echo "genred removed; the config in $CONF_DIR is kept (--purge removes it)"
@@ -72,7 +72,13 @@ install -m 0644 "$SRC/deploy/config.example.yaml" "$CONF_DIR/config.example.yaml
 
 echo "== systemd unit"
 install -m 0644 "$SRC/deploy/genred.service" "$UNIT"
-systemctl daemon-reload
-systemctl enable genred.service >/dev/null
-systemctl restart genred.service
-echo "genred is running: journalctl -u genred -f"
+if [ -d /run/systemd/system ]; then
+    systemctl daemon-reload
+    systemctl enable genred.service >/dev/null
+    systemctl restart genred.service
+    echo "genred is running: journalctl -u genred -f"
+else
+    # A container or an image being built: enabling works offline, starting does not.
+    systemctl enable genred.service >/dev/null 2>&1 || ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/genred.service
+    echo "systemd is not running here: genred.service is enabled and starts at the next boot"
+fi
