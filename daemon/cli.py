@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device-id", default=None, help="one device (default: all)")
     p.add_argument("--topic-prefix", default="genred")
 
+    p = sub.add_parser("bench", help="measure speed, memory and start-up of the runtime path")
+    p.add_argument("--seconds", type=float, default=120.0, help="seconds of audio (default 120)")
+    p.add_argument("--threads", type=int, default=1, help="interpreter threads, and CPUs pinned (default 1)")
+    p.add_argument("--file", type=Path, default=None, help="audio file (default: synthetic music-like stereo)")
+    model_option(p)
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
+
     p = sub.add_parser("train", help="train a model (needs the 'train' extra: TensorFlow)", add_help=False)
     p.add_argument("train_args", nargs=argparse.REMAINDER)
     return parser
@@ -123,6 +130,15 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.command in ("run", "check-config", "devices", "listen"):
         return _dispatch_daemon(args)
+
+    if args.command == "bench":
+        from .bench import format_bench, run_bench, write_json
+
+        result = run_bench(seconds=args.seconds, threads=args.threads, file=args.file, model=args.model, hop_s=args.hop)
+        print(format_bench(result))
+        if args.json is not None:
+            write_json(result, args.json)
+        return 0
 
     from genred.dsp.classifier import TfliteClassifier
 

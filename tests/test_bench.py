@@ -1,0 +1,87 @@
+"""`genred bench` end to end: the figures are all there and sane. Speed is reported,
+never asserted (the machines that run this suite are shared and noisy)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from genred.dsp.params import LogMelParams, WindowParams, hop_frames_for
+from signals import music_like
+
+
+def genred(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "genred.daemon", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def _expected_windows(seconds: float, hop_s: float, model_path) -> int:
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    fe, win = LogMelParams.from_dict(meta["front_end"]), WindowParams.from_dict(meta["window"])
+    samples = int(seconds * fe.sample_rate_hz)
+    frames = 1 + (samples - fe.n_fft) // fe.hop_length
+    return 1 + (frames - win.window_frames) // hop_frames_for(hop_s, fe)
+
+
+def test_bench_json_figures(tmp_path, model_path):
+    out = tmp_path / "bench.json"
+    proc = genred("bench", "--seconds", "10", "--hop", "1", "--model", str(model_path), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "realtime factor" in proc.stdout and "reference ratio" in proc.stdout
+    r = json.loads(out.read_text())
+
+    for key in ("realtime_factor", "rss_mb", "window_ms_p50", "window_ms_p95", "startup_s", "first_decision_s",
+                "audio_s", "cpu_s", "wall_s", "window_s", "hop_s"):
+        assert isinstance(r[key], float) and math.isfinite(r[key]) and r[key] > 0, key
+    assert r["window_ms_p95"] >= r["window_ms_p50"]
+    assert r["first_decision_s"] == pytest.approx(r["window_s"] + r["startup_s"])
+    assert r["audio_s"] == pytest.approx(10.0)
+    assert r["windows"] == _expected_windows(10.0, 1.0, model_path) == 8
+    assert r["threads"] == 1
+    assert r["model"] == {"path": str(model_path), "name": json.loads(model_path.with_suffix(".json").read_text())["name"]}
+    assert set(r["machine"]) >= {"platform", "cpu_count", "python"}
+
+    shares = r["stage_share"]
+    assert set(shares) == {"resample", "front_end", "model", "smoothing"}
+    assert all(0 <= v <= 1 for v in shares.values())
+    assert sum(shares.values()) == pytest.approx(1.0, abs=1e-6)
+
+    # librosa is in the dev environment, so the reference runs on the same audio.
+    assert isinstance(r["reference_ratio"], float) and math.isfinite(r["reference_ratio"]) and r["reference_ratio"] > 0
+    assert r["reference"]["windows"] == r["windows"]
+    assert r["reference_ratio"] == pytest.approx(r["realtime_factor"] / r["reference"]["realtime_factor"])
+
+    assert set(r["targets"]) == {"realtime_factor", "reference_ratio", "rss_mb", "first_decision_s"}
+    assert all(isinstance(t["pass"], bool) for t in r["targets"].values())
+    assert r["targets"]["first_decision_s"]["limit"] == pytest.approx(r["window_s"] + 0.5)
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_audio", "too_short"])
+def test_bench_bad_file_is_one_line(tmp_path, write_wav, kind):
+    if kind == "missing":
+        path = tmp_path / "nope.wav"
+    elif kind == "not_audio":
+        path = tmp_path / "junk.wav"
+        path.write_bytes(b"this is not a wav file at all" * 10)
+    else:
+        path = write_wav("short.wav", music_like(1.0, 22050), 22050)
+    proc = genred("bench", "--file", str(path), "--seconds", "10")
+    assert proc.returncode == 2, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert str(path) in lines[0]
+    assert proc.stdout == ""
+
+
+def test_synthetic_audio_is_deterministic_and_block_invariant():
+    import numpy as np
+    from genred.daemon.bench import synthetic_block
+
+    whole = synthetic_block(0, 44100 * 2, 44100)
+    parts = np.concatenate([synthetic_block(s, 4410, 44100) for s in range(0, 44100 * 2, 4410)])
+    assert whole.shape == (88200, 2) and whole.dtype == np.float32
+    np.testing.assert_array_equal(whole, parts)
+    assert np.abs(whole).max() <= 1.0 and whole.std() > 0.05
+    assert not np.array_equal(whole[:, 0], whole[:, 1])
