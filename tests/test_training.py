@@ -212,7 +212,8 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
            "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache"), "--seed", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    for name in ("model.tflite", "model.json", "report.md", "confusion.png", "training_curves.png", "training_log.json"):
+    for name in ("model.tflite", "model.json", "report.md", "confusion.png", "training_curves.png", "reliability.png",
+                 "training_log.json"):
         assert (out / name).is_file(), name
     from genred.dsp.bundle import load_metadata
     from genred.dsp.classifier import TfliteClassifier
@@ -220,6 +221,7 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     bundle = load_metadata(out / "model.tflite")
     meta = bundle.metadata
     assert meta.input.dtype == "int8" and meta.output.dtype == "int8"
+    assert meta.output_activation == "logits" and meta.temperature == meta.metrics["calibration"]["temperature"] > 0
     for split in ("valid", "valid_room"):
         for kind in ("float", "int8"):
             m = meta.metrics[split][kind]
@@ -243,3 +245,73 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     result = json.loads((tmp_path / "ev.json").read_text())
     assert result["tracks"] == 6
     assert result["track_accuracy"] == pytest.approx(meta.metrics["valid"]["int8"]["track_accuracy"], abs=1e-3)
+
+
+def test_musicnn_port_matches_the_original_graph():
+    """The Keras port of MSD_musicnn gives the original TF1 graph's logits."""
+    musicnn = pytest.importorskip("genred.training.musicnn")
+    try:
+        musicnn.checkpoint_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    x = np.random.default_rng(0).uniform(0, 3, (2, 187, 96)).astype(np.float32)
+    model = musicnn.load_musicnn()
+    logits, pen = model(x, training=False)
+    assert model.count_params() == 792079 and np.asarray(pen).shape == (2, 200)
+    np.testing.assert_allclose(np.asarray(logits), musicnn.reference_logits(x), atol=1e-4)
+
+
+def test_musicnn_hears_rock_as_rock(gtzan_dir):
+    """Its top MSD tags on a real rock clip make sense (the level-normalised input the teacher gets)."""
+    musicnn = pytest.importorskip("genred.training.musicnn")
+    try:
+        model = musicnn.load_musicnn()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    from genred.training.teacher import typical_offset_db
+
+    fe, win = LogMelParams(), WindowParams()
+    frames = FeatureExtractor(fe, cache_dir=None).frames(gtzan_dir / "audio" / "rock" / "rock.00000.flac")
+    ws = windows_from_frames(frames, fe, win)
+    offset = typical_offset_db([frames], fe, win)
+    logits, _ = model(musicnn.log_compress(ws.x + offset), training=False)
+    top = [musicnn.MSD_TAGS[i] for i in np.argsort(-np.asarray(logits).mean(axis=0))[:5]]
+    assert "rock" in top, top
+
+
+def test_temperature_scaling_recovers_an_overconfident_model():
+    from genred.training.calibration import apply_temperature, fit_temperature, reliability
+
+    rng = np.random.default_rng(0)
+    n, k = 4000, 5
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(0, 1, (n, k))
+    logits[np.arange(n), labels] += 1.5  # a genuinely informative model...
+    true_p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    sampled = np.array([rng.choice(k, p=p) for p in true_p])  # labels drawn from its own probabilities
+    over = apply_temperature(true_p, 1 / 3)  # ...made 3x overconfident
+    t = fit_temperature(over, sampled)
+    assert t == pytest.approx(3.0, rel=0.15)
+    assert reliability(apply_temperature(over, t), sampled)["ece"] < 0.5 * reliability(over, sampled)["ece"]
+    np.testing.assert_allclose(apply_temperature(true_p, 1.0), true_p, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_tiny_run_with_the_teacher(gtzan_like, tmp_path):
+    """--teacher: MSD_musicnn embeddings, a head, soft labels; its scores are reported."""
+    musicnn = pytest.importorskip("genred.training.musicnn")
+    try:
+        musicnn.checkpoint_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out), "--teacher",
+           "--epochs", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "0",
+           "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache" / "features"), "--seed", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["training"]["teacher"]["train_windows"] > 9
+    assert 0 <= meta["metrics"]["teacher"]["valid"]["track_accuracy"] <= 1
+    assert "teacher (MSD_musicnn" in (out / "report.md").read_text()
+    assert list((tmp_path / "cache" / "genred-teacher").rglob("*.npy"))

@@ -38,6 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience, help="epochs without a better valid score before stopping")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=ModelSpec().name)
     p.add_argument("--room-copies", type=int, default=2, help="simulated-room copies of each train track")
+    p.add_argument("--teacher", action="store_true",
+                   help="distil the pretrained MSD_musicnn (pip install --no-deps musicnn==0.1.0) into the student")
+    p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
+                   help="share of the teacher's soft label in each target")
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features",
                    help="feature cache folder ('none' to disable)")
@@ -60,11 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dataclasses.replace(
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
+        teacher_weight=args.teacher_weight,
     )
     req = TrainRequest(
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
         valid_fraction=args.valid_fraction, config=cfg, room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, name=args.name,
+        teacher=args.teacher,
     )
     try:
         metrics = run_training(req)

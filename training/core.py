@@ -27,6 +27,7 @@ from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.smoothing import SmootherParams
 
 from .augment import RoomParams
+from .calibration import apply_temperature, fit_temperature, reliability
 from .dataset import (
     DatasetError,
     Split,
@@ -58,6 +59,9 @@ class TrainRequest:
     room_copies: int = 2  # simulated-room variants of each train track, besides the clean one
     representative_n: int = 300
     cache_dir: Path | None = DEFAULT_CACHE_DIR
+    teacher: bool = False  # distil MSD_musicnn (frozen, with a genre head) into the student
+    teacher_hop_frames: int = 31  # the grid of train windows the teacher labels (~0.5 s)
+    teacher_c: float = 0.1  # inverse L2 strength of the head's logistic regression
     workers: int = 2
     threads: int = 2
     name: str = "genred-gtzan-cnn"
@@ -125,6 +129,45 @@ def build_eval_set(name: str, tracks: list[Track], labels: tuple[str, ...], ex: 
     return ev, failed
 
 
+def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, valid_room: EvalSet,
+                   labels: tuple[str, ...], front_end: LogMelParams, window: WindowParams) -> tuple[dict, dict]:
+    """Embed every train window (on the teacher's grid, every variant) with MSD_musicnn,
+    fit a genre head on them, and give each item the head's soft labels; score the
+    teacher itself on valid and valid_room."""
+    from .teacher import Teacher, fit_head, typical_offset_db
+
+    t0 = time.perf_counter()
+    offset = typical_offset_db([it.variants[0] for it in items], front_end, window)
+    cache = None if req.cache_dir is None else Path(req.cache_dir).parent / "genred-teacher"
+    teacher = Teacher(front_end, window, offset, cache)
+    hop = req.teacher_hop_frames
+    embs = [[teacher.embed_frames(f, hop, f"{it.track.genre}__{it.track.stem}__v{v}") for v, f in enumerate(it.variants)]
+            for it in items]
+    emb = np.concatenate([e for es in embs for e in es])
+    y = np.concatenate([np.full(len(e), it.label) for it, es in zip(items, embs) for e in es])
+    track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
+    head = fit_head(emb, y, track, len(labels), c=req.teacher_c)
+    for it, es in zip(items, embs):
+        it.soft = [head.probs(e) for e in es]
+        it.grid_hop = hop
+    scores = {
+        "valid": track_scores(head.probs(teacher.embed_cached(valid.x, "valid")), valid, len(labels)),
+        "valid_room": track_scores(head.probs(teacher.embed_cached(valid_room.x, "valid_room")), valid_room, len(labels)),
+    }
+    _LOG.info("teacher (MSD_musicnn + head): valid track acc %.3f macro %.3f | room track acc %.3f macro %.3f (%.0f s)",
+              scores["valid"]["track_accuracy"], scores["valid"]["track_macro_recall"],
+              scores["valid_room"]["track_accuracy"], scores["valid_room"]["track_macro_recall"], time.perf_counter() - t0)
+    info = {
+        "model": "MSD_musicnn (musicnn 0.1.0 checkpoint, ISC licence), frozen; 200-unit penultimate embedding",
+        "head": f"standardised logistic regression, C={req.teacher_c}, genre- and track-balanced",
+        "level_offset_db": round(offset, 2),
+        "grid_hop_frames": hop,
+        "train_windows": int(len(emb)),
+        "soft_label_weight": req.config.teacher_weight,
+    }
+    return scores, info
+
+
 def int8_predict(classifier: TfliteClassifier, x: np.ndarray) -> np.ndarray:
     """The device's own interpreter wrapper, one window at a time as on the device."""
     return np.stack([classifier.predict(w) for w in x]).astype(np.float32) if len(x) else np.zeros((0, len(classifier.labels)))
@@ -189,6 +232,11 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     if missing_train:
         _LOG.warning("no train data for: %s (the model cannot learn them)", ", ".join(missing_train))
 
+    teacher_scores: dict[str, Any] | None = None
+    teacher_info: dict[str, Any] | None = None
+    if req.teacher:
+        teacher_scores, teacher_info = attach_teacher(req, items, valid, valid_room, labels, front_end, window)
+
     result = train(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
     model = result.model
 
@@ -209,12 +257,27 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     meta = ModelMetadata(
         name=req.name, labels=labels, front_end=front_end, window=window,
         default_hop_s=round(window.hop_frames / front_end.frame_rate_hz, 4),
-        input=in_spec, output=out_spec, output_activation="softmax",
+        input=in_spec, output=out_spec, output_activation="logits", temperature=1.0,
         quantisation=f"full-integer int8 (inputs, weights, activations, outputs); calibrated on {len(rep)} train windows",
     )
     write_metadata(meta, json_path)
     classifier = TfliteClassifier(load_metadata(tflite_path))
-    int8_probs = {"valid": int8_predict(classifier, valid.x), "valid_room": int8_predict(classifier, valid_room.x)}
+    raw_probs = {"valid": int8_predict(classifier, valid.x), "valid_room": int8_predict(classifier, valid_room.x)}
+    # Calibrate: the temperature that makes the int8 window probabilities honest on valid.
+    temperature = fit_temperature(raw_probs["valid"], valid.window_label)
+    int8_probs = {k: apply_temperature(v, temperature) for k, v in raw_probs.items()}
+    calibration: dict[str, Any] = {"temperature": round(temperature, 4), "fitted_on": "valid windows, int8 model",
+                                   "bins": 10}
+    reliabilities = {}
+    for name, ev in (("valid", valid), ("valid_room", valid_room)):
+        before, after = reliability(raw_probs[name], ev.window_label), reliability(int8_probs[name], ev.window_label)
+        reliabilities[name] = (before, after)
+        calibration[name] = {"ece_before": round(before["ece"], 4), "ece_after": round(after["ece"], 4)}
+    _LOG.info("temperature %.3f: ECE valid %.3f -> %.3f, valid_room %.3f -> %.3f", temperature,
+              calibration["valid"]["ece_before"], calibration["valid"]["ece_after"],
+              calibration["valid_room"]["ece_before"], calibration["valid_room"]["ece_after"])
+    meta = dataclasses.replace(meta, temperature=round(temperature, 4))
+    write_metadata(meta, json_path)
     int8_scores = {
         "valid": track_scores(int8_probs["valid"], valid, len(labels)),
         "valid_room": track_scores(int8_probs["valid_room"], valid_room, len(labels)),
@@ -233,6 +296,9 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     }
     metrics["per_genre_int8_valid_track"] = per_genre(int8_scores["valid"], valid, labels)
     metrics["per_genre_int8_valid_room_track"] = per_genre(int8_scores["valid_room"], valid_room, labels)
+    if teacher_scores is not None:
+        metrics["teacher"] = {name: summarise(teacher_scores[name], ev) for name, ev in sets.items()}
+    metrics["calibration"] = calibration
     metrics["selection"] = "best epoch by mean track macro recall of valid and valid_room (window macro recall breaks ties)"
     metrics["model_bytes"] = len(tflite)
 
@@ -258,6 +324,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
         "stopped_early": result.stopped_early,
         "train_wall_s": round(result.wall_s, 1),
         "features_wall_s": round(feat_s, 1),
+        "teacher": teacher_info,
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
         "parameters": int(model.count_params()),
@@ -282,6 +349,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     write_report(
         tflite_path.parent, meta, result.history, sets, float_scores, int8_scores, fit,
         ops=op_names(tflite), command=req_command(req), wall_s=time.perf_counter() - t_start,
+        reliabilities=reliabilities,
     )
     _LOG.info("wrote %s, %s and the report in %s (%.0f s)", tflite_path, json_path.name, tflite_path.parent,
               time.perf_counter() - t_start)
@@ -307,5 +375,7 @@ def req_command(req: TrainRequest) -> str:
     parts += [f"--out {req.out}", f"--seed {req.config.seed}", f"--epochs {req.config.epochs}",
               f"--steps {req.config.steps_per_epoch}", f"--arch {req.config.model.name}",
               f"--room-copies {req.room_copies}"]
+    if req.teacher:
+        parts += ["--teacher", f"--teacher-weight {req.config.teacher_weight}"]
     return " ".join(parts)
 

@@ -5,7 +5,8 @@ scales them itself (Rescaling), so the int8 input tensor carries plain dB.
 
 Layout: conv blocks (3x3 conv -> batch norm -> ReLU -> max-pool; frequency pooled
 from the first block on), then the frequency axis is max-pooled away, then global
-average + global max over time, dropout, Dense softmax. Batch norm folds into the
+average + global max over time, dropout, Dense logits (the device applies softmax
+with the temperature calibrated on valid, see `calibration`). Batch norm folds into the
 convolutions at export, so the int8 graph is conv/pool/mean/max/fully-connected only.
 """
 
@@ -53,5 +54,5 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
         layers.GlobalMaxPooling1D(name="time_max")(x),
     ])
     x = layers.Dropout(spec.dropout, name="dropout")(x)
-    out = layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="genre")(x)
+    out = layers.Dense(n_classes, kernel_regularizer=reg, name="genre_logits")(x)
     return keras.Model(inp, out, name=f"genred_{spec.name}")

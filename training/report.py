@@ -77,10 +77,38 @@ def plot_curves(path: Path, history: list[dict[str, float]], best_epoch: int) ->
     plt.close(fig)
 
 
+def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], temperature: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(reliabilities), figsize=(5.2 * len(reliabilities), 4.6))
+    for ax, (name, (before, after)) in zip(np.atleast_1d(axes), reliabilities.items()):
+        centres = (after["edges"][:-1] + after["edges"][1:]) / 2
+        width = after["edges"][1] - after["edges"][0]
+        used = after["count"] > 0
+        ax.bar(centres[used], after["accuracy"][used], width=width * 0.9, alpha=0.6,
+               label=f"T = {temperature:.2f}: ECE {after['ece']:.3f}")
+        ub = before["count"] > 0
+        ax.plot(before["confidence"][ub], before["accuracy"][ub], "o--", color="tab:red",
+                label=f"T = 1: ECE {before['ece']:.3f}")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8)
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("confidence (top probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"int8, {name}, windows", fontsize=10)
+        ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(
     folder: Path, meta: ModelMetadata, history: list[dict[str, float]], sets: dict[str, Any],
     float_scores: dict[str, dict[str, Any]], int8_scores: dict[str, dict[str, Any]], fit: dict[str, Any],
-    *, ops: list[str], command: str, wall_s: float,
+    *, ops: list[str], command: str, wall_s: float, reliabilities: dict[str, tuple[dict, dict]] | None = None,
 ) -> None:
     labels = meta.labels
     n = len(labels)
@@ -91,6 +119,8 @@ def write_report(
         (f"int8, valid_room, track level ({len(sets['valid_room'].items)} tracks)", cms["valid_room"]),
     ])
     plot_curves(folder / "training_curves.png", history, tr["best_epoch"])
+    if reliabilities:
+        plot_reliability(folder / "reliability.png", reliabilities, meta.temperature)
 
     lines = [
         f"# {meta.name}: training report",
@@ -132,6 +162,11 @@ def write_report(
         for kind, sc in (("float", float_scores[name]), ("int8", int8_scores[name])):
             lines.append(f"| {name} | {kind} | " + " | ".join(_pct(sc[k]) for k in
                          ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")) + " |")
+    teacher = meta.metrics.get("teacher")
+    if teacher:
+        for name in sets:
+            lines.append(f"| {name} | teacher (MSD_musicnn + head, float; not shipped) | " + " | ".join(
+                _pct(teacher[name][k]) for k in ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")) + " |")
     lines += [
         "",
         "![confusion matrices](confusion.png)",
@@ -145,6 +180,20 @@ def write_report(
     for g in labels:
         if pg[g]["n"]:
             lines.append(f"| {g} | {pg[g]['n']} | {_pct(pg[g]['recall'])} | {_pct(pr[g]['recall'])} |")
+    cal = meta.metrics.get("calibration")
+    if cal:
+        lines += [
+            "",
+            "## Calibration",
+            "",
+            f"The device computes softmax(logits / T) with T = {cal['temperature']}, fitted on the {cal['fitted_on']} "
+            "(minimum negative log-likelihood), so that `confidence` means probability. Expected calibration error "
+            f"({cal['bins']} bins, windows): valid {cal['valid']['ece_before']:.3f} -> {cal['valid']['ece_after']:.3f}, "
+            f"valid_room {cal['valid_room']['ece_before']:.3f} -> {cal['valid_room']['ece_after']:.3f} "
+            "(valid_room was not used for the fit).",
+            "",
+            "![reliability diagrams](reliability.png)",
+        ]
     cfg = tr["config"]
     lines += [
         "",
@@ -158,6 +207,12 @@ def write_report(
         f"(p={cfg['p_clean']}) or a room copy, then a random start frame; SpecAugment p={cfg['specaug_p']}, "
         f"label smoothing {cfg['label_smoothing']}, mixup p={cfg['mixup_p']}.",
         f"- features {tr['features_wall_s']:.0f} s (cached), training {tr['train_wall_s']:.0f} s.",
+    ]
+    if tr.get("teacher"):
+        t = tr["teacher"]
+        lines.append(f"- teacher: {t['model']}; head: {t['head']}; its soft labels on {t['train_windows']} train windows "
+                     f"(every {t['grid_hop_frames']} frames, clean and room copies) make {t['soft_label_weight']:.0%} of each target.")
+    lines += [
         "",
         "![training curves](training_curves.png)",
         "",

@@ -64,6 +64,7 @@ class TrainConfig:
     mixup_p: float = 0.0
     mixup_alpha: float = 0.4
     label_smoothing: float = 0.05
+    teacher_weight: float = 0.7  # share of the teacher's soft label in the target (with a teacher)
     model: ModelSpec = field(default_factory=ModelSpec)
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +80,10 @@ class TrainItem:
     kind: str  # "full" or "excerpt"
     variants: list[np.ndarray]  # log-mel frames; [0] clean, [1:] room copies
     weight: float
+    # With a teacher: per variant, its probabilities for the windows cut every
+    # `grid_hop` frames (`cut_windows` order); windows are then drawn on that grid.
+    soft: list[np.ndarray] | None = None
+    grid_hop: int = 0
 
 
 @dataclass
@@ -121,35 +126,46 @@ class WindowSampler:
         fr = front_end.frame_rate_hz
         self.crop_frames = (max(1, int(round(cfg.pad_crop_s[0] * fr))), max(1, int(round(cfg.pad_crop_s[1] * fr))))
 
-    def draw_raw(self, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """One un-normalised window (frames, mels) and its label."""
+    def draw_raw(self, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray | None]:
+        """One un-normalised window (frames, mels), its label, and the teacher's soft label."""
         cfg, wf = self.cfg, self.window.window_frames
         label = int(self.labels_present[rng.integers(len(self.labels_present))])
         idx, p = self.by_label[label]
         item = self.items[int(idx[rng.choice(len(idx), p=p)])]
         if len(item.variants) == 1 or rng.uniform() < cfg.p_clean:
-            frames = item.variants[0]
+            v = 0
         else:
-            frames = item.variants[1 + int(rng.integers(len(item.variants) - 1))]
+            v = 1 + int(rng.integers(len(item.variants) - 1))
+        frames = item.variants[v]
         n = frames.shape[0]
+        if item.soft is not None:
+            # On the teacher's grid, so each window has the teacher's opinion of it.
+            g = int(rng.integers(len(item.soft[v])))
+            if n < wf:
+                return pad_frames(frames, wf), label, item.soft[v][g]
+            start = g * item.grid_hop
+            return frames[start : start + wf], label, item.soft[v][g]
         if n >= wf:
             if item.kind == "full" and rng.uniform() < cfg.p_pad:
                 lo, hi = self.crop_frames
                 length = int(rng.integers(min(lo, wf - 1), min(hi, wf - 1) + 1))
                 start = int(rng.integers(0, n - length + 1))
-                return pad_frames(frames[start : start + length], wf), label
+                return pad_frames(frames[start : start + length], wf), label, None
             start = int(rng.integers(0, n - wf + 1))
-            return frames[start : start + wf], label
+            return frames[start : start + wf], label, None
         drop = int(rng.integers(0, max(0, min(cfg.excerpt_head_drop, n // 4)) + 1))
-        return pad_frames(frames[drop:], wf), label
+        return pad_frames(frames[drop:], wf), label, None
 
     def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, epoch, step])
-        raws, labels = zip(*(self.draw_raw(rng) for _ in range(cfg.batch_size)))
+        raws, labels, softs = zip(*(self.draw_raw(rng) for _ in range(cfg.batch_size)))
         x, _ = normalise_batch(np.stack(raws), self.front_end, self.window)
         y = np.zeros((cfg.batch_size, self.n_classes), dtype=np.float32)
         y[np.arange(cfg.batch_size), labels] = 1.0
+        for i, soft in enumerate(softs):
+            if soft is not None:
+                y[i] = (1.0 - cfg.teacher_weight) * y[i] + cfg.teacher_weight * soft
         for i in range(cfg.batch_size):
             spec_augment(x[i], rng, p=cfg.specaug_p)
         if cfg.mixup_p > 0:
@@ -272,7 +288,7 @@ def train(
     )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
         metrics=["categorical_accuracy"],
     )
     _LOG.info("model %s: %d parameters", model.name, model.count_params())
@@ -334,10 +350,12 @@ def train(
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Float (Keras) probabilities for (n, frames, mels) windows."""
+    """Float (Keras) probabilities, softmax of the logits, for (n, frames, mels) windows."""
     out = []
     for i in range(0, len(x), batch_size):
-        out.append(np.asarray(model(x[i : i + batch_size, ..., None], training=False)))
+        z = np.asarray(model(x[i : i + batch_size, ..., None], training=False), dtype=np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        out.append(e / e.sum(axis=1, keepdims=True))
     if not out:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)

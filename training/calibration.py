@@ -1,0 +1,59 @@
+"""Temperature scaling and the expected calibration error (Guo et al. 2017).
+
+The model outputs logits; the device computes ``softmax(logits / T)``. ``T`` is chosen
+on valid windows to minimise the negative log-likelihood, so that ``confidence``
+means probability and the smoother's thresholds rest on it. Given probabilities
+``p = softmax(z)``, ``softmax(log p / T) == softmax(z / T)``: the fit needs only the
+probabilities the device computes at ``T = 1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_FLOOR = 1e-30
+
+
+def apply_temperature(probs: np.ndarray, temperature: float) -> np.ndarray:
+    z = np.log(np.maximum(np.asarray(probs, dtype=np.float64), _FLOOR)) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def nll(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], _FLOOR))))
+
+
+def fit_temperature(probs: np.ndarray, labels: np.ndarray, lo: float = 0.05, hi: float = 20.0) -> float:
+    """The T minimising the NLL of ``labels`` (a golden-section search on log T; the
+    NLL is convex in 1/T)."""
+    a, b = np.log(lo), np.log(hi)
+    g = (np.sqrt(5) - 1) / 2
+    c, d = b - g * (b - a), a + g * (b - a)
+    f = lambda t: nll(apply_temperature(probs, float(np.exp(t))), labels)  # noqa: E731
+    fc, fd = f(c), f(d)
+    for _ in range(60):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+    return float(np.exp((a + b) / 2))
+
+
+def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> dict[str, np.ndarray | float]:
+    """Per confidence bin: mean confidence, accuracy and count; and the ECE
+    (count-weighted mean |accuracy - confidence|)."""
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    mean_conf = np.bincount(which, weights=conf, minlength=bins) / np.maximum(count, 1)
+    acc = np.bincount(which, weights=correct.astype(float), minlength=bins) / np.maximum(count, 1)
+    ece = float(np.sum(count * np.abs(acc - mean_conf)) / max(1, len(labels)))
+    return {"edges": edges, "confidence": mean_conf, "accuracy": acc, "count": count, "ece": ece}

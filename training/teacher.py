@@ -1,0 +1,111 @@
+"""A pretrained teacher: MSD_musicnn embeddings of each window, a genre head fitted on
+them, and its probabilities as soft labels for the small student the device runs.
+
+The teacher hears what the student hears: the same level-normalised windows of the
+same audio (clean and through the simulated rooms), shifted to a typical level
+(`offset_db`, the median level of the clean train windows) and compressed the way
+MusiCNN was trained, ``log10(10000 * mel + 1)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from genred.dsp.melspec import reference_power_db
+from genred.dsp.params import LogMelParams, WindowParams
+
+from .features import windows_from_frames
+from .musicnn import load_musicnn, log_compress
+
+_LOG = logging.getLogger(__name__)
+
+TEACHER_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Head:
+    """Standardise, then multinomial logistic regression: probabilities over all labels."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray  # (n_labels, dim); rows of labels without train data are zero
+    intercept: np.ndarray  # (n_labels,); -inf for labels without train data
+
+    def probs(self, emb: np.ndarray) -> np.ndarray:
+        z = ((emb - self.mean) / self.scale) @ self.coef.T + self.intercept
+        z = z - z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def balanced_weights(y: np.ndarray, track: np.ndarray) -> np.ndarray:
+    """Every genre counts equally, and within a genre every track counts equally."""
+    w = np.zeros(len(y))
+    for c in np.unique(y):
+        tracks = np.unique(track[y == c])
+        for t in tracks:
+            sel = track == t
+            w[sel] = 1.0 / sel.sum() / len(tracks)
+    return w * len(y) / w.sum()
+
+
+def fit_head(emb: np.ndarray, y: np.ndarray, track: np.ndarray, n_labels: int, c: float = 0.1) -> Head:
+    from sklearn.linear_model import LogisticRegression
+
+    mean, scale = emb.mean(axis=0), emb.std(axis=0) + 1e-6
+    clf = LogisticRegression(C=c, max_iter=3000)
+    clf.fit((emb - mean) / scale, y, sample_weight=balanced_weights(y, track))
+    coef = np.zeros((n_labels, emb.shape[1]))
+    intercept = np.full(n_labels, -np.inf)
+    coef[clf.classes_] = clf.coef_
+    intercept[clf.classes_] = clf.intercept_
+    return Head(mean, scale, coef, intercept)
+
+
+class Teacher:
+    """MSD_musicnn embeddings of normalised windows, cached per file variant."""
+
+    def __init__(self, front_end: LogMelParams, window: WindowParams, offset_db: float, cache_dir: Path | None) -> None:
+        self.front_end = front_end
+        self.window = window
+        self.offset_db = float(offset_db)
+        self.model = load_musicnn()
+        key = f"{TEACHER_VERSION}|{front_end.to_dict()}|{window.to_dict()}|{self.offset_db:.3f}"
+        self.cache_dir = None if cache_dir is None else Path(cache_dir) / hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    def embed(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
+        """(n, frames, mels) normalised windows -> (n, 200) penultimate embeddings."""
+        out = []
+        for i in range(0, len(x), batch):
+            _, pen = self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)
+            out.append(np.asarray(pen, dtype=np.float32))
+        return np.concatenate(out) if out else np.zeros((0, 200), np.float32)
+
+    def embed_cached(self, x: np.ndarray, name: str) -> np.ndarray:
+        """`embed`, cached under ``name`` and a digest of ``x``."""
+        path = None
+        if self.cache_dir is not None:
+            digest = hashlib.sha1(np.ascontiguousarray(x[:: max(1, len(x) // 64)]).tobytes()).hexdigest()[:12]
+            path = self.cache_dir / f"{name}__n{len(x)}__{digest}.npy"
+            if path.is_file():
+                return np.load(path)
+        emb = self.embed(x)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            np.save(path, emb)
+        return emb
+
+    def embed_frames(self, frames: np.ndarray, hop_frames: int, name: str) -> np.ndarray:
+        """Embeddings of the windows `windows_from_frames` cuts at ``hop_frames``, cached."""
+        return self.embed_cached(windows_from_frames(frames, self.front_end, self.window, hop_frames).x, f"{name}__h{hop_frames}")
+
+
+def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, window: WindowParams) -> float:
+    """The median level of the clean train windows (dB of mel power): the teacher's loudness."""
+    levels = np.concatenate([windows_from_frames(f, front_end, window).level_db for f in clean_frames])
+    return float(np.median(levels) + reference_power_db(front_end))
