@@ -228,6 +228,7 @@ def _measure_reference(
     """The notebook way: librosa resampling of the whole audio once, then at every hop
     librosa's mel spectrogram and dB of the whole window, then the model."""
     import librosa
+    import scipy.signal  # noqa: F401  librosa loads it lazily: keep that import out of the timed part
 
     from genred.dsp.classifier import TfliteClassifier
     from genred.dsp.resample import to_mono
