@@ -254,7 +254,8 @@ def _build(cls: type, raw: Any, prefix: str, ctx: _Context) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for name in raw:
         if not isinstance(name, str) or name not in fields:
-            label = name if isinstance(name, str) else _show(name)
+            # A key with a line break or a control character is shown quoted: one line.
+            label = name if isinstance(name, str) and name.isprintable() else _show(name)
             raise ctx.unknown(prefix + label, _close_hint(label, list(fields)))
     hints = _hints(cls)
     kwargs: dict[str, Any] = {}
@@ -337,6 +338,12 @@ def _read_yaml(path: Path) -> Any:
         where = f"line {mark.line + 1}: " if mark is not None else ""
         raise ConfigError(f"config {path}: not valid YAML ({where}{problem})") from None
     except yaml.YAMLError as exc:  # e.g. bytes that are not UTF-8
+        raise ConfigError(f"config {path}: not valid YAML ({one_line(exc)})") from None
+    except Exception as exc:  # noqa: BLE001
+        # PyYAML's constructors raise bare exceptions, with no line, for some scalars:
+        # ValueError for "2024-13-01" (month 13) or an integer of more than 4300
+        # digits, IndexError for "!!int" with no value, AttributeError for
+        # "!!timestamp x"; and RecursionError for collections nested thousands deep.
         raise ConfigError(f"config {path}: not valid YAML ({one_line(exc)})") from None
 
 

@@ -14,6 +14,10 @@ from .errors import AudioError, one_line
 
 _LOG = logging.getLogger(__name__)
 
+# Far beyond any real recording (float files may exceed 1.0 a little), yet small
+# enough that the float32 power spectrum cannot overflow to inf (and the level to NaN).
+MAX_ABS_SAMPLE = 1e6
+
 
 @dataclass(frozen=True)
 class AudioInfo:
@@ -29,6 +33,8 @@ class AudioInfo:
 
 def audio_info(path: str | Path) -> AudioInfo:
     p = Path(path)
+    if p.is_dir():
+        raise AudioError(f"audio {p}: is a directory, not an audio file")
     if not p.is_file():
         raise AudioError(f"audio {p}: no such file")
     try:
@@ -45,17 +51,19 @@ def audio_info(path: str | Path) -> AudioInfo:
 
 
 def iter_blocks(path: str | Path, block_frames: int = 16384) -> Iterator[np.ndarray]:
-    """Yield (n, channels) float32 blocks; NaN or inf samples raise AudioError."""
+    """Yield (n, channels) float32 blocks; NaN, inf or absurdly large samples raise AudioError."""
     info = audio_info(path)
     done = 0
     try:
         with sf.SoundFile(str(info.path)) as f:
             for block in f.blocks(blocksize=block_frames, dtype="float32", always_2d=True):
-                if not np.isfinite(block).all():
-                    bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
-                    raise AudioError(
-                        f"audio {info.path}: non-finite sample (NaN or inf) at {bad / info.sample_rate_hz:.3f} s"
+                ok = np.abs(block) <= MAX_ABS_SAMPLE  # False for NaN too
+                if not ok.all():
+                    bad = done + int(np.argmin(ok.all(axis=1)))
+                    what = "non-finite sample (NaN or inf)" if not np.isfinite(block[bad - done]).all() else (
+                        f"sample beyond +-{MAX_ABS_SAMPLE:g} (full scale is 1.0)"
                     )
+                    raise AudioError(f"audio {info.path}: {what} at {bad / info.sample_rate_hz:.3f} s")
                 done += block.shape[0]
                 yield block
     except AudioError:

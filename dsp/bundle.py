@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ModelError, one_line
 from .params import LogMelParams, WindowParams
+from .smoothing import SmootherParams
 
 _LOG = logging.getLogger(__name__)
 
@@ -38,7 +39,8 @@ class TensorSpec:
     def from_dict(cls, data: Any, where: str) -> "TensorSpec":
         _require_keys(data, {"shape", "dtype", "scale", "zero_point"}, where)
         shape = data["shape"]
-        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
+        # Not bool: True == 1 would pass the comparison with the tensor, then fail np.zeros.
+        if not (isinstance(shape, list) and shape and all(type(d) is int and d > 0 for d in shape)):
             raise ValueError(f"{where}.shape must be a list of positive integers, not {shape!r}")
         if data["dtype"] not in ("int8", "float32"):
             raise ValueError(f"{where}.dtype must be 'int8' or 'float32', not {data['dtype']!r}")
@@ -118,6 +120,10 @@ class ModelMetadata:
         for key in ("smoothing", "training", "metrics"):
             if not isinstance(data.get(key, {}), dict):
                 raise ValueError(f"{key} must be an object")
+        if data.get("smoothing"):
+            # Checked here, not first when a Pipeline is built from it: a bad value
+            # must be a ModelError naming the file, not a crash at start.
+            SmootherParams.from_dict(data["smoothing"])
         meta = cls(
             name=str(data["name"]),
             labels=tuple(labels),
@@ -177,7 +183,9 @@ def load_metadata(path: str | Path) -> ModelBundle:
         raise ModelError(f"model {tflite}: its metadata {meta_path.name} is missing beside it")
     try:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, or an integer of more than 4300 digits;
+        # RecursionError: arrays or objects nested thousands deep.
         raise ModelError(f"model metadata {meta_path}: not readable JSON ({one_line(exc)})") from None
     try:
         meta = ModelMetadata.from_dict(data)

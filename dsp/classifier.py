@@ -80,9 +80,10 @@ class TfliteClassifier:
         out = self._out_spec
         values = (raw.astype(np.float32) - out.zero_point) * out.scale if out.dtype == "int8" else raw.astype(np.float32)
         if self.metadata.output_activation == "logits":
-            z = values / np.float32(self.metadata.temperature)
-            z = np.exp(z - z.max())
-            return z / z.sum()
+            # Shift first, then scale, in float64: any temperature > 0 the metadata
+            # allows (1e-300, inf) gives finite probabilities, never inf - inf = NaN.
+            z = np.exp((values - values.max()).astype(np.float64) / self.metadata.temperature)
+            return (z / z.sum()).astype(np.float32)
         # An int8 softmax is coarse (steps of 1/256); renormalise so the sum is 1.
         values = np.maximum(values, 0.0)
         total = values.sum()

@@ -300,3 +300,18 @@ def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.kill()
+
+
+def delivered_in_order(produced: list[str], received: list[str]) -> tuple[bool, str]:
+    """At least once and in order: ``received`` is ``produced`` with repeats of events
+    already delivered (a lost PUBACK resends every unacknowledged event, so a repeat
+    need not be adjacent to its first copy). Returns (ok, why not)."""
+    j = 0
+    for i, r in enumerate(received):
+        if j < len(produced) and r == produced[j]:
+            j += 1
+        elif r not in produced[:j]:
+            return False, f"received[{i}] = {r} is neither the next event ({produced[j] if j < len(produced) else None}) nor a repeat"
+    if j != len(produced):
+        return False, f"{len(produced) - j} of {len(produced)} events never arrived, from {produced[j]}"
+    return True, ""

@@ -1,0 +1,494 @@
+"""Faults injected into a running daemon, and a soak.
+
+* The broker is killed (SIGKILL) or stopped (SIGTERM) and restarted 20 times under a
+  daemon fed from a file faster than real time: every event arrives, in order (at
+  least once), and the retained state and availability end as the daemon left them.
+* Capture faults through DeviceSource's hooks: an open that fails, input overflows,
+  a callback that stalls; and at the daemon level, the systemd watchdog is fed only
+  while audio flows.
+* One hour of synthetic audio through the daemon as fast as it goes: memory flat,
+  every queue and table bounded.
+
+Each test bounds its own waits; nothing here asserts speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import json
+import random
+import socket
+import threading
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+from broker import delivered_in_order, mosquitto_persistent, subscriber  # noqa: F401 - fixtures
+from signals import music_like
+
+
+def wait_until(predicate, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.01)
+
+
+# -- the broker killed and restarted ----------------------------------------------------------
+
+
+class _RecordingPublisher:
+    """The real MqttPublisher, remembering each event and state the daemon hands it."""
+
+    def __init__(self, *args, **kwargs):
+        from genred.daemon.mqtt import MqttPublisher
+
+        self._real = MqttPublisher(*args, **kwargs)
+        self.events: list[dict] = []
+        self.states: list[dict] = []
+
+    def publish_event(self, d):
+        self.events.append(dict(d))
+        self._real.publish_event(d)
+
+    def publish_state(self, d):
+        self.states.append(dict(d))
+        self._real.publish_state(d)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, write_wav, model_path):  # noqa: F811
+    from genred.daemon.capture import FileSource
+    from genred.daemon.service import Daemon
+    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
+    from genred.daemon.systemd import Notifier
+
+    broker = mosquitto_persistent
+    music = music_like(5.0, 16000, seed=4)
+    path = write_wav("cycle.wav", np.concatenate([music, np.zeros_like(music)]), 16000)
+    settings = Settings(
+        device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{path}", loop=True),
+        mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.4),
+    )
+    made: list[_RecordingPublisher] = []
+
+    def publisher_factory(*a, **kw):
+        made.append(_RecordingPublisher(*a, **kw))
+        return made[-1]
+
+    class _Paced(FileSource):
+        """6x real time: events every second or so, through every outage."""
+
+        def read(self, n, timeout_s=None):
+            block = super().read(n, timeout_s)
+            if block is not None:
+                time.sleep(block.shape[0] / self.sample_rate_hz / 6)
+            return block
+
+    base = "genred/den"
+    sub = subscriber(broker, [f"{base}/event"], clean_session=False)
+    stop = threading.Event()
+    daemon = Daemon(settings, source_factory=lambda a: _Paced(path, loop=True, realtime=False, block_s=0.1),
+                    publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
+    runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    runner.start()
+    rng = random.Random(20)
+    try:
+        wait_until(lambda: made and len(made[0].events) >= 2, 20, "the first events")
+        pub = made[0]
+        time.sleep(1.2)  # the broker's autosave (1 s) has the subscriber's session
+        events_before = len(pub.events)
+        queued_while_down = []
+        for i in range(20):
+            before = pub.counters()["reconnects"]
+            if i % 2:
+                broker.kill()  # SIGKILL: no goodbye, nothing saved since the last autosave
+            else:
+                broker.stop()  # SIGTERM: mosquitto saves its sessions and exits
+            time.sleep(rng.uniform(0.3, 0.6))
+            queued_while_down.append(pub.counters()["events_queued"])
+            broker.start()
+            wait_until(lambda before=before: pub.counters()["reconnects"] > before, 15, f"reconnect {i + 1}")
+            wait_until(sub.client.is_connected, 15, f"the subscriber back after restart {i + 1}")
+            time.sleep(rng.uniform(0.2, 0.5))  # traffic while the broker is up
+        assert len(pub.events) - events_before >= 10, "events must flow through the restarts"
+        assert sum(n > 0 for n in queued_while_down) >= 3, f"events must be queued during outages: {queued_while_down}"
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+    assert pub.counters()["reconnects"] >= 20 and pub.counters()["events_dropped"] == 0
+
+    produced = [json.dumps(e, sort_keys=True) for e in pub.events]
+
+    def received() -> list[str]:
+        return [json.dumps(json.loads(p), sort_keys=True) for p in sub.payloads(f"{base}/event")]
+
+    deadline = time.monotonic() + 10
+    while not delivered_in_order(produced, received())[0] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    ok, why = delivered_in_order(produced, received())
+    print(f"{len(produced)} events produced, {len(received())} received (repeats included)")
+    assert ok, f"{why}; produced {len(produced)}, received {len(received())}"
+
+    # What a subscriber arriving now sees: offline, and the last state published.
+    late = subscriber(broker, [f"{base}/state", f"{base}/availability"])
+    assert late.wait_for(f"{base}/availability", timeout=5).payload == "offline"
+    state = late.wait_for(f"{base}/state", timeout=5)
+    assert state.retain and json.loads(state.payload) == pub.states[-1]
+
+
+# -- capture faults --------------------------------------------------------------------------
+
+
+class _Flags:
+    def __init__(self, input_overflow: bool) -> None:
+        self.input_overflow = input_overflow
+
+    def __bool__(self) -> bool:
+        return self.input_overflow
+
+
+class _FakeAudio:
+    """A PortAudio stand-in: streams that call back in real time with noise-like music;
+    faults are switched on from the test (no device, overflow flags, a stalled callback)."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self.stalled = False  # the streams' callbacks stop coming (the device hangs)
+        self.overflow_blocks = 0  # the next N blocks carry status.input_overflow
+        self.opened_at: list[float] = []  # monotonic time of each successful open
+        self.failed_opens = 0
+        self.streams: list[_FakeStream] = []
+        self._music = music_like(2.0, 16000, seed=9)
+
+    def query(self, device=None, kind=None):
+        dev = {"name": "Fake USB Mic", "index": 0, "max_input_channels": 1, "default_samplerate": 16000.0}
+        return dev if kind == "input" or device is not None else [dev]
+
+    def factory(self, **kw):
+        if not self.available:
+            self.failed_opens += 1
+            raise RuntimeError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
+        stream = _FakeStream(self, **kw)
+        self.streams.append(stream)
+        return stream
+
+
+class _FakeStream:
+    def __init__(self, fake, *, device, channels, samplerate, blocksize, dtype, callback, finished_callback=None):
+        self.fake, self.blocksize, self.samplerate, self.callback = fake, blocksize, samplerate, callback
+        self.active = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-stream", daemon=True)
+
+    def start(self):
+        self.active = True
+        self.fake.opened_at.append(time.monotonic())
+        self._thread.start()
+
+    def _run(self):
+        period = self.blocksize / self.samplerate
+        due = time.monotonic()
+        pos = 0
+        music = self.fake._music
+        while not self._stop.is_set():
+            due += period
+            self._stop.wait(max(0.0, due - time.monotonic()))
+            if self._stop.is_set() or self.fake.stalled:
+                continue
+            idx = (pos + np.arange(self.blocksize)) % music.size
+            pos += self.blocksize
+            overflow = self.fake.overflow_blocks > 0
+            self.fake.overflow_blocks -= overflow
+            self.callback(music[idx].reshape(-1, 1), self.blocksize, None, _Flags(overflow))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(timeout=1)
+        self.active = False
+
+
+def _audio(**kw):
+    from genred.daemon.settings import AudioSettings
+
+    base = dict(source="Fake USB", sample_rate_hz=16000, channels=1, block_s=0.02, buffer_s=2.0,
+                no_audio_timeout_s=0.3, retry_min_s=0.1, retry_max_s=0.2)
+    base.update(kw)
+    return AudioSettings(**base)
+
+
+def test_capture_faults_open_error_overflows_and_a_stall():
+    from genred.daemon.capture import DeviceSource
+
+    fake = _FakeAudio()
+    fake.available = False  # the device errors at open: retried, with back-off
+    src = DeviceSource(_audio(), stream_factory=fake.factory, query_devices=fake.query)
+    try:
+        src.start()
+        wait_until(lambda: fake.failed_opens >= 2, 5, "two failed opens")
+        s = src.status()
+        assert s.state == "retrying" and "Device unavailable" in s.last_error and src.read(10, timeout_s=0.05) is None
+        fake.available = True
+        wait_until(lambda: src.status().state == "running", 5, "the device open")
+        assert src.status().reopen_count == 1
+        assert src.read(320, timeout_s=2.0) is not None
+
+        fake.overflow_blocks = 4  # PortAudio reports overflows: counted, audio goes on
+        wait_until(lambda: fake.overflow_blocks == 0 and src.status().overruns == 4, 5, "4 overruns counted")
+        assert src.read(320, timeout_s=2.0) is not None
+
+        fake.stalled = True  # the callback stops: lost after no_audio_timeout_s, reopened
+        wait_until(lambda: src.status().state in ("lost", "retrying") or src.status().reopen_count == 2, 5, "lost")
+        fake.stalled = False
+        wait_until(lambda: src.status().reopen_count == 2 and src.status().state == "running", 5, "the reopen")
+        assert "no audio" in src.status().last_error
+        assert len(fake.streams) == 2 and not fake.streams[0].active
+        assert src.read(320, timeout_s=2.0) is not None  # audio flows again
+        s = src.status()
+        assert s.overruns == 4 and s.dropped_frames == 0  # the counts survive the reopen
+        assert s.seconds_since_audio is not None and s.seconds_since_audio < 1.0
+    finally:
+        src.stop(timeout_s=1.0)
+    assert src.status().state == "stopped"
+
+
+class _NotifyRecorder:
+    """systemd's notification socket: records (monotonic time, message) in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.05)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="test-notify", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
+            except TimeoutError:
+                continue
+
+    def watchdogs(self) -> list[float]:
+        return [t for t, m in self.messages if m == "WATCHDOG=1"]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        self.sock.setblocking(False)
+        while True:  # what was sent just before the daemon returned
+            try:
+                self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
+            except BlockingIOError:
+                break
+        self.sock.close()
+
+
+def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
+    from genred.daemon.capture import DeviceSource
+    from genred.daemon.service import Daemon
+    from genred.daemon.settings import MqttSettings, Settings
+    from genred.daemon.systemd import Notifier
+
+    fake = _FakeAudio()
+    notify = _NotifyRecorder(tmp_path / "notify")
+    # A stall longer than no_audio_timeout_s, and a device that is gone for a while
+    # after it: about 1.5 s without audio.
+    settings = Settings(device_id="test", model=str(model_path), mqtt=MqttSettings(enabled=False),
+                        audio=_audio(block_s=0.05, no_audio_timeout_s=0.5, retry_min_s=0.2, retry_max_s=0.4))
+    notifier = Notifier({"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "100000"})  # fed every 50 ms
+    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake.query),
+                    notifier=notifier, out=io.StringIO())
+    stop = threading.Event()
+    runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    runner.start()
+    try:
+        wait_until(lambda: daemon.status()["windows"] >= 1, 15, "a first window (3 s of audio)")
+        assert len(notify.watchdogs()) >= 5
+        fake.overflow_blocks = 3
+        wait_until(lambda: fake.overflow_blocks == 0, 5, "the overflows delivered")
+        time.sleep(0.2)
+        stalled_at = time.monotonic()
+        fake.stalled = True
+        wait_until(lambda: daemon.source.status().state != "running", 5, "the stall noticed")
+        fake.available = False  # reopening fails for a while
+        wait_until(lambda: fake.failed_opens >= 2, 5, "failed reopens")
+        fake.stalled = False
+        fake.available = True
+        wait_until(lambda: len(fake.opened_at) == 2, 5, "the reopen")
+        back_at = fake.opened_at[-1]
+        wait_until(lambda: any(t > back_at for t in notify.watchdogs()), 5, "the watchdog fed again")
+        windows_before = daemon.status()["windows"]
+        wait_until(lambda: daemon.status()["windows"] > windows_before, 10, "windows classified again")
+        status = daemon.status()
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+        notify.close()
+    assert not runner.is_alive()
+    assert back_at - stalled_at > 1.0, "the outage must be long enough to tell"
+    dogs = notify.watchdogs()
+    # Whatever was still in the ring buffer is processed within a block or two of the stall.
+    silent = [t for t in dogs if stalled_at + 0.3 < t < back_at]
+    assert not silent, f"the watchdog was fed {len(silent)} time(s) while no audio flowed"
+    assert sum(t < stalled_at for t in dogs) >= 5 and sum(t > back_at for t in dogs) >= 2
+    gaps = np.diff([t for t in dogs if t < stalled_at])
+    assert gaps.max() < 0.5  # fed steadily while audio flows
+    cap = status["capture"]
+    assert cap["overruns"] == 3 and cap["reopen_count"] >= 1 and cap["state"] == "running"
+    assert "no audio" in cap["last_error"] or "Device unavailable" in cap["last_error"]
+    msgs = [m for _, m in notify.messages]
+    assert msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
+
+
+# -- the soak ----------------------------------------------------------------------------------
+
+SOAK_S = 3600.0
+SOAK_RATE = 44100  # a common USB microphone rate: the resampler runs too
+WARM_UP_S = 300.0
+
+
+def _rss_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+class _SyntheticSource:
+    """An hour of audio made on the fly from a few seconds of clips: music of two kinds
+    and silence, in runs of random length, so that states, events and the mix change."""
+
+    sample_rate_hz = SOAK_RATE
+    channels = 1
+
+    def __init__(self, seconds: float, checkpoints: dict[float, object]) -> None:
+        rng = np.random.default_rng(11)
+        clips = [music_like(6.0, SOAK_RATE, seed=s) * g for s, g in ((1, 1.0), (5, 0.3))] + [np.zeros(6 * SOAK_RATE, np.float32)]
+        self._clips = [c.astype(np.float32).reshape(-1, 1) for c in clips]
+        self._rng = rng
+        self._total = int(seconds * SOAK_RATE)
+        self.delivered = 0
+        self._clip = 0
+        self._left_in_run = 0
+        self._pos = 0
+        self._checkpoints = dict(sorted(checkpoints.items()))  # audio seconds -> callable(), run by the worker
+
+    @property
+    def eof(self) -> bool:
+        return self.delivered >= self._total
+
+    def start(self):
+        pass
+
+    def stop(self, timeout_s=1.0):
+        pass
+
+    def read(self, n, timeout_s=None):
+        if self.delivered >= self._total:
+            return None
+        n = min(n, self._total - self.delivered)
+        if self._left_in_run <= 0:
+            self._clip = int(self._rng.integers(0, len(self._clips)))
+            self._left_in_run = int(self._rng.uniform(5, 40) * SOAK_RATE)
+        clip = self._clips[self._clip]
+        idx = (self._pos + np.arange(n)) % clip.shape[0]
+        self._pos += n
+        self._left_in_run -= n
+        self.delivered += n
+        for at in [t for t in self._checkpoints if t * SOAK_RATE <= self.delivered]:
+            self._checkpoints.pop(at)()
+        return clip[idx]
+
+    def status(self):
+        from genred.daemon.capture import CaptureStatus
+
+        return CaptureStatus("synthetic", "running", SOAK_RATE, 1, 0, 0, 0, None, 0.0)
+
+
+class _CountingSink(io.TextIOBase):
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, s: str) -> int:
+        self.lines += s.count("\n")
+        return len(s)
+
+
+def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monkeypatch):
+    from genred.daemon import service
+    from genred.daemon.service import Daemon
+    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
+    from genred.daemon.systemd import Notifier
+
+    holder: dict[str, object] = {}
+
+    class _Date(dt.date):
+        """A day passes every 2 minutes of audio: the listening mix sees 30 days."""
+
+        @classmethod
+        def today(cls):
+            src = holder.get("source")
+            days = int(src.delivered / SOAK_RATE // 120) if src is not None else 0
+            return dt.date(2025, 1, 1) + dt.timedelta(days=days)
+
+    monkeypatch.setattr(service, "dt", types.SimpleNamespace(date=_Date, datetime=dt.datetime, timezone=dt.timezone))
+
+    samples: list[tuple[float, int, int, int]] = []  # audio s, RSS KiB, mix days, inference deque length
+
+    def checkpoint(at: float):
+        def take():
+            d = holder["daemon"]
+            samples.append((at, _rss_kib(), len(d.mix._seconds), len(d._inference_ms)))
+        return take
+
+    checkpoints = {t: checkpoint(t) for t in np.arange(WARM_UP_S, SOAK_S + 1, 300.0)}
+    source = _SyntheticSource(SOAK_S, checkpoints)
+    holder["source"] = source
+    settings = Settings(device_id="soak", model=str(model_path), audio=AudioSettings(source="default", block_s=0.1),
+                        mqtt=MqttSettings(enabled=False))
+    out = _CountingSink()
+    daemon = Daemon(settings, source_factory=lambda a: source, notifier=Notifier({}), out=out)
+    holder["daemon"] = daemon
+    assert daemon.run(threading.Event()) == 0
+    rss_end = _rss_kib()
+
+    status = daemon.status()
+    assert status["audio_s"] == pytest.approx(SOAK_S, abs=0.2)
+    assert status["windows"] >= 3500  # about one a second
+    assert out.lines >= 20, "the synthetic runs must change the state"
+    assert len(samples) == len(checkpoints)
+
+    rss_warm = samples[0][1]
+    growth_mib = (max(rss_end, *(s[1] for s in samples)) - rss_warm) / 1024
+    print(f"RSS after warm-up {rss_warm} KiB, growth {growth_mib:.2f} MiB; samples {[(int(s[0]), s[1]) for s in samples]}")
+    assert growth_mib <= 5.0, f"RSS grew {growth_mib:.1f} MiB after warm-up: {[(s[0], s[1]) for s in samples]}, end {rss_end}"
+
+    # Bounded, whatever the uptime: the inference times, the mix (7 days), the pipeline.
+    assert daemon._inference_ms.maxlen is not None and len(daemon._inference_ms) == daemon._inference_ms.maxlen
+    assert all(days <= daemon.mix.days for _, _, days, _ in samples)
+    assert all(n <= daemon._inference_ms.maxlen for *_, n in samples)
+    assert all(len(per_genre) <= len(daemon.labels) for per_genre in daemon.mix._seconds.values())
+    snapshot = daemon.mix.snapshot(_Date.today())
+    assert set(snapshot) == {"today", "last_7_days", "date"}
+    assert len(snapshot["last_7_days"]["share"]) == len(daemon.labels)
+    assert snapshot["last_7_days"]["music_s"] <= 7 * 120 + 1
+    pipeline = daemon.pipeline
+    assert pipeline is not None and pipeline.input_rate_hz == SOAK_RATE
+    for name, value in vars(pipeline._resampler).items():
+        if isinstance(value, np.ndarray):
+            assert value.size < 10 * SOAK_RATE, f"resampler {name} holds {value.size} samples"
+    assert len(json.dumps(status)) < 4096  # the status payload does not grow either
+    assert dataclasses.is_dataclass(daemon.source.status())
