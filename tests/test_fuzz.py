@@ -478,7 +478,8 @@ def test_model_metadata_known_bad_documents(tmp_path, shipped_model, case):
         "smoothing_type": lambda: json.dumps(dict(original, smoothing={"tau_s": "x"})),
         "smoothing_key": lambda: json.dumps(dict(original, smoothing={"tau": 8.0})),
         "smoothing_range": lambda: json.dumps(dict(original, smoothing={"switch_margin": 1.5})),
-        "huge_int": lambda: json.dumps(original).replace('"zero_point": -128', '"zero_point": ' + "9" * 5000),
+        "huge_int": lambda: json.dumps(dict(original, input=dict(original["input"], zero_point=123456789))).replace(
+            "123456789", "9" * 5000),
         "deep": lambda: "[" * 100_000 + "]" * 100_000,
         "shape_bool": lambda: json.dumps(dict(original, input=dict(original["input"], shape=[1, 187, 96, True]))),
     }[case]()

@@ -265,12 +265,12 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     raw_probs = {"valid": int8_predict(classifier, valid.x), "valid_room": int8_predict(classifier, valid_room.x)}
     # Calibrate: the temperature that makes the int8 window probabilities honest on valid.
     temperature = fit_temperature(raw_probs["valid"], valid.window_label)
-    int8_probs = {k: apply_temperature(v, temperature) for k, v in raw_probs.items()}
+    calibrated = {k: apply_temperature(v, temperature) for k, v in raw_probs.items()}
     calibration: dict[str, Any] = {"temperature": round(temperature, 4), "fitted_on": "valid windows, int8 model",
                                    "bins": 10}
     reliabilities = {}
     for name, ev in (("valid", valid), ("valid_room", valid_room)):
-        before, after = reliability(raw_probs[name], ev.window_label), reliability(int8_probs[name], ev.window_label)
+        before, after = reliability(raw_probs[name], ev.window_label), reliability(calibrated[name], ev.window_label)
         reliabilities[name] = (before, after)
         calibration[name] = {"ece_before": round(before["ece"], 4), "ece_after": round(after["ece"], 4)}
     _LOG.info("temperature %.3f: ECE valid %.3f -> %.3f, valid_room %.3f -> %.3f", temperature,
@@ -278,6 +278,10 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
               calibration["valid_room"]["ece_before"], calibration["valid_room"]["ece_after"])
     meta = dataclasses.replace(meta, temperature=round(temperature, 4))
     write_metadata(meta, json_path)
+    # What the device computes with that metadata, bit for bit (int8 logits tie often;
+    # recomputing keeps every reported number equal to `genred evaluate`'s).
+    classifier = TfliteClassifier(load_metadata(tflite_path))
+    int8_probs = {"valid": int8_predict(classifier, valid.x), "valid_room": int8_predict(classifier, valid_room.x)}
     int8_scores = {
         "valid": track_scores(int8_probs["valid"], valid, len(labels)),
         "valid_room": track_scores(int8_probs["valid_room"], valid_room, len(labels)),
