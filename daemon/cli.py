@@ -93,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # `train` hands all its arguments (--help too) to the training CLI, which owns them.
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.train_args = rest + list(args.train_args)
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s" if args.verbose else "genred: %(message)s",

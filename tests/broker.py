@@ -315,3 +315,40 @@ def delivered_in_order(produced: list[str], received: list[str]) -> tuple[bool, 
     if j != len(produced):
         return False, f"{len(produced) - j} of {len(produced)} events never arrived, from {produced[j]}"
     return True, ""
+
+
+class RecordingPublisher:
+    """The real MqttPublisher, remembering each event and state the daemon hands it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from genred.daemon.mqtt import MqttPublisher
+
+        self._real = MqttPublisher(*args, **kwargs)
+        self.events: list[dict] = []
+        self.states: list[dict] = []
+
+    def publish_event(self, d: dict) -> None:
+        self.events.append(dict(d))
+        self._real.publish_event(d)
+
+    def publish_state(self, d: dict) -> None:
+        self.states.append(dict(d))
+        self._real.publish_state(d)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def paced_file_source(path: Path, speed: float):
+    """A looping FileSource read at ``speed`` x real time: faster than a microphone,
+    slow enough for a daemon's run to span broker outages."""
+    from genred.daemon.capture import FileSource
+
+    class _Paced(FileSource):
+        def read(self, n: int, timeout_s: float | None = None):
+            block = super().read(n, timeout_s)
+            if block is not None:
+                time.sleep(block.shape[0] / self.sample_rate_hz / speed)
+            return block
+
+    return _Paced(path, loop=True, realtime=False, block_s=0.1)

@@ -132,3 +132,10 @@ def test_replay_gtzan_clip(gtzan_dir, model_path):
     proc = genred("replay", str(gtzan_dir / "audio" / "classical" / "classical.00000.flac"), model=model_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["windows"] == 28
+
+
+def test_train_help_reaches_the_training_cli():
+    pytest.importorskip("tensorflow")
+    proc = genred("train", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--train-list" in proc.stdout and "--teacher" in proc.stdout

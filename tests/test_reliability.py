@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import delivered_in_order, mosquitto_persistent, subscriber  # noqa: F401 - fixtures
+from broker import (  # noqa: F401 - fixtures
+    RecordingPublisher, delivered_in_order, mosquitto_persistent, paced_file_source, subscriber,
+)
 from signals import music_like
 
 
@@ -42,30 +44,7 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
 # -- the broker killed and restarted ----------------------------------------------------------
 
 
-class _RecordingPublisher:
-    """The real MqttPublisher, remembering each event and state the daemon hands it."""
-
-    def __init__(self, *args, **kwargs):
-        from genred.daemon.mqtt import MqttPublisher
-
-        self._real = MqttPublisher(*args, **kwargs)
-        self.events: list[dict] = []
-        self.states: list[dict] = []
-
-    def publish_event(self, d):
-        self.events.append(dict(d))
-        self._real.publish_event(d)
-
-    def publish_state(self, d):
-        self.states.append(dict(d))
-        self._real.publish_state(d)
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-
 def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, write_wav, model_path):  # noqa: F811
-    from genred.daemon.capture import FileSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
@@ -77,25 +56,16 @@ def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, 
         device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{path}", loop=True),
         mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.4),
     )
-    made: list[_RecordingPublisher] = []
+    made: list[RecordingPublisher] = []
 
     def publisher_factory(*a, **kw):
-        made.append(_RecordingPublisher(*a, **kw))
+        made.append(RecordingPublisher(*a, **kw))
         return made[-1]
-
-    class _Paced(FileSource):
-        """6x real time: events every second or so, through every outage."""
-
-        def read(self, n, timeout_s=None):
-            block = super().read(n, timeout_s)
-            if block is not None:
-                time.sleep(block.shape[0] / self.sample_rate_hz / 6)
-            return block
 
     base = "genred/den"
     sub = subscriber(broker, [f"{base}/event"], clean_session=False)
     stop = threading.Event()
-    daemon = Daemon(settings, source_factory=lambda a: _Paced(path, loop=True, realtime=False, block_s=0.1),
+    daemon = Daemon(settings, source_factory=lambda a: paced_file_source(path, 6),
                     publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
     runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
     runner.start()

@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-from broker import delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, subscriber  # noqa: F401
+from broker import (  # noqa: F401 - fixtures
+    RecordingPublisher, delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, paced_file_source, subscriber,
+)
 from signals import music_like
 
 
@@ -55,25 +57,7 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     assert " den: " in proc.stdout  # changes also go to stdout (the journal)
 
 
-class _RecordingPublisher:
-    """The real MqttPublisher, remembering each event the daemon hands it."""
-
-    def __init__(self, *args, **kwargs):
-        from genred.daemon.mqtt import MqttPublisher
-
-        self._real = MqttPublisher(*args, **kwargs)
-        self.events: list[dict] = []
-
-    def publish_event(self, d):
-        self.events.append(dict(d))
-        self._real.publish_event(d)
-
-    def __getattr__(self, name):
-        return getattr(self._real, name)
-
-
 def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_wav, model_path):
-    from genred.daemon.capture import FileSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
@@ -84,24 +68,15 @@ def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_w
         device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{path}", loop=True),
         mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.5),
     )
-    made: list[_RecordingPublisher] = []
+    made: list[RecordingPublisher] = []
 
     def publisher_factory(*a, **kw):
-        made.append(_RecordingPublisher(*a, **kw))
+        made.append(RecordingPublisher(*a, **kw))
         return made[-1]
-
-    class _Paced(FileSource):
-        """4x real time: fast enough for a short test, slow enough to span the restart."""
-
-        def read(self, n, timeout_s=None):
-            block = super().read(n, timeout_s)
-            if block is not None:
-                time.sleep(block.shape[0] / self.sample_rate_hz / 4)
-            return block
 
     sub = subscriber(broker, ["genred/den/event", "genred/den/availability"], clean_session=False)
     stop = threading.Event()
-    daemon = Daemon(settings, source_factory=lambda a: _Paced(path, loop=True, realtime=False, block_s=0.1),
+    daemon = Daemon(settings, source_factory=lambda a: paced_file_source(path, 4),
                     publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
     runner = threading.Thread(target=daemon.run, args=(stop,))
     runner.start()

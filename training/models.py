@@ -19,7 +19,13 @@ ARCHITECTURES = {
     "tiny": ((4, 8), ((2, 4), (2, 4))),
     "small": ((12, 24, 48, 64), ((2, 2), (2, 2), (2, 2), (2, 1))),
     "medium": ((16, 32, 64, 96), ((2, 2), (2, 2), (2, 2), (2, 1))),
+    # The seed report's CNN (docs/baselines.md): five blocks of 3x3 conv, batch norm,
+    # ReLU, 2x2 max-pool, then flatten and Dense logits (no global pooling, no dropout).
+    "report_cnn": ((8, 16, 32, 64, 128), ((2, 2),) * 5),
 }
+
+# Architectures that flatten the last block instead of the genred head (freq max + time pooling).
+FLATTEN_HEAD = frozenset({"report_cnn"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,10 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
         x = layers.BatchNormalization(name=f"bn{i}")(x)
         x = layers.ReLU(name=f"relu{i}")(x)
         x = layers.MaxPooling2D(pool_size=pool, name=f"pool{i}")(x)
+    if spec.name in FLATTEN_HEAD:
+        x = layers.Flatten(name="flatten")(x)
+        out = layers.Dense(n_classes, kernel_regularizer=reg, name="genre_logits")(x)
+        return keras.Model(inp, out, name=f"genred_{spec.name}")
     # (time, freq, ch): max over what is left of frequency, then pool over time.
     freq_left = x.shape[2]
     x = layers.MaxPooling2D(pool_size=(1, freq_left), name="freq_max")(x)
