@@ -315,3 +315,19 @@ def test_tiny_run_with_the_teacher(gtzan_like, tmp_path):
     assert 0 <= meta["metrics"]["teacher"]["valid"]["track_accuracy"] <= 1
     assert "teacher (MSD_musicnn" in (out / "report.md").read_text()
     assert list((tmp_path / "cache" / "genred-teacher").rglob("*.npy"))
+
+
+def test_timeline_plays_files_through_the_live_path(write_wav, model_path, tmp_path):
+    from genred.dsp.classifier import TfliteClassifier
+    from genred.training.timeline import play, plot
+
+    a = write_wav("a.wav", music_like(4.0, 22050, seed=1), 22050)
+    b = write_wav("b.wav", music_like(3.0, 48000, seed=2), 48000)
+    classifier = TfliteClassifier.from_path(model_path)
+    results, spans = play([a, b], classifier, gap_s=2.0, rate_hz=16000)
+    assert [name for _, _, name in spans] == ["a", "b"]
+    assert spans[1][0] == pytest.approx(6.0, abs=0.01) and spans[1][1] == pytest.approx(9.0, abs=0.01)
+    assert len(results) == 9  # windows ending at 3.0 .. 11.0 s of the 11 s stream
+    assert all(r.state.status in ("music", "silence", "uncertain") for r in results)
+    plot(results, spans, classifier.labels, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 10_000
