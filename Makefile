@@ -55,7 +55,7 @@ test:
 	$(VENV)/bin/python -m pytest -q
 
 # Retrain the shipped model from ../shared/data/gtzan: the medium student distilled from
-# MSD_musicnn (about 10 minutes on 2 cores with the feature caches warm, 25 cold).
+# MSD_musicnn (about 10 minutes on 2 cores with the caches warm, 18 cold).
 GTZAN ?= ../shared/data/gtzan
 model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \

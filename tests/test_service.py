@@ -179,15 +179,20 @@ def test_the_unit_verifies(tmp_path):
         pytest.skip("systemd-analyze is not installed")
     unit = (ROOT / "deploy" / "genred.service").read_text()
     assert "Type=notify" in unit and "WatchdogSec=" in unit and "ProtectSystem=strict" in unit
-    exe = sys.executable
-    unit = unit.replace("/opt/genred/venv/bin/genred", exe)
-    (tmp_path / "genred.service").write_text(unit)
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "genred.service")],
-                          capture_output=True, text=True, timeout=60)
-    # Users that do not exist on a build machine are not the unit's fault.
-    problems = [ln for ln in (proc.stdout + proc.stderr).splitlines()
-                if ln.strip() and "genred" in ln.lower() and "user" not in ln.lower() and "group" not in ln.lower()]
-    assert not problems, proc.stdout + proc.stderr
+    unit = unit.replace("/opt/genred/venv/bin/genred", sys.executable)
+
+    def problems(text: str) -> list[str]:
+        path = tmp_path / "genred.service"
+        path.write_text(text)
+        proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(path)],
+                              capture_output=True, text=True, timeout=60)
+        # verify exits 0 for settings it ignores: every line naming the unit counts,
+        # except a user that does not exist on a build machine (not the unit's fault).
+        return [ln for ln in (proc.stdout + proc.stderr).splitlines()
+                if str(path) in ln and not ("user" in ln.lower() and "exist" in ln.lower())]
+
+    assert problems(unit) == []
+    assert problems(unit.replace("WatchdogSec=60", "WatchdogSec=soon"))  # the check does see a bad line
 
 
 def test_installer_is_valid_shell():

@@ -53,10 +53,14 @@ def params_hash(front_end: LogMelParams, room: RoomParams | None = None) -> str:
 
 def load_audio(path: str | Path, front_end: LogMelParams) -> np.ndarray:
     """A file as mono float32 at the front end's rate, resampled as the device does."""
+    return load_resampled(path, front_end.sample_rate_hz)
+
+
+def load_resampled(path: str | Path, rate_hz: int) -> np.ndarray:
+    """A file as mono float32 at ``rate_hz``, through the device's own resampler."""
     block, rate = read_audio(path)
-    mono = to_mono(block)
-    resampler = StreamingResampler(rate, front_end.sample_rate_hz)
-    out = resampler.process(mono)
+    resampler = StreamingResampler(rate, rate_hz)
+    out = resampler.process(to_mono(block))
     tail = resampler.flush()
     return np.concatenate((out, tail)) if tail.size else out
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from genred.dsp.melspec import reference_power_db
 from genred.dsp.params import LogMelParams, WindowParams
+from genred.dsp.windows import cut_windows, window_level_db
 
 from .features import windows_from_frames
 from .musicnn import load_musicnn, log_compress
@@ -74,9 +75,15 @@ class Teacher:
         self.front_end = front_end
         self.window = window
         self.offset_db = float(offset_db)
-        self.model = load_musicnn()
+        self._model = None  # loaded on the first miss: a fully cached run never needs it
         key = f"{TEACHER_VERSION}|{front_end.to_dict()}|{window.to_dict()}|{self.offset_db:.3f}"
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / hashlib.sha1(key.encode()).hexdigest()[:12]
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_musicnn()
+        return self._model
 
     def embed(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
         """(n, frames, mels) normalised windows -> (n, 200) penultimate embeddings."""
@@ -86,26 +93,32 @@ class Teacher:
             out.append(np.asarray(pen, dtype=np.float32))
         return np.concatenate(out) if out else np.zeros((0, 200), np.float32)
 
-    def embed_cached(self, x: np.ndarray, name: str) -> np.ndarray:
-        """`embed`, cached under ``name`` and a digest of ``x``."""
+    def _cached(self, name: str, source: np.ndarray, compute) -> np.ndarray:
+        """``compute()``, cached under ``name`` and a digest of the array it derives from."""
         path = None
         if self.cache_dir is not None:
-            digest = hashlib.sha1(np.ascontiguousarray(x[:: max(1, len(x) // 64)]).tobytes()).hexdigest()[:12]
-            path = self.cache_dir / f"{name}__n{len(x)}__{digest}.npy"
+            digest = hashlib.sha1(np.ascontiguousarray(source[:: max(1, len(source) // 64)]).tobytes()).hexdigest()[:12]
+            path = self.cache_dir / f"{name}__n{len(source)}__{digest}.npy"
             if path.is_file():
                 return np.load(path)
-        emb = self.embed(x)
+        emb = compute()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.save(path, emb)
         return emb
 
+    def embed_cached(self, x: np.ndarray, name: str) -> np.ndarray:
+        """`embed` of normalised windows, cached."""
+        return self._cached(name, x, lambda: self.embed(x))
+
     def embed_frames(self, frames: np.ndarray, hop_frames: int, name: str) -> np.ndarray:
-        """Embeddings of the windows `windows_from_frames` cuts at ``hop_frames``, cached."""
-        return self.embed_cached(windows_from_frames(frames, self.front_end, self.window, hop_frames).x, f"{name}__h{hop_frames}")
+        """Embeddings of the windows `windows_from_frames` cuts at ``hop_frames``, cached
+        by the frames themselves: a hit cuts no window."""
+        return self._cached(f"{name}__h{hop_frames}", frames, lambda: self.embed(
+            windows_from_frames(frames, self.front_end, self.window, hop_frames).x))
 
 
 def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, window: WindowParams) -> float:
     """The median level of the clean train windows (dB of mel power): the teacher's loudness."""
-    levels = np.concatenate([windows_from_frames(f, front_end, window).level_db for f in clean_frames])
+    levels = [window_level_db(w.frames, front_end) for f in clean_frames for w in cut_windows(f, window)]
     return float(np.median(levels) + reference_power_db(front_end))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from genred.dsp.audio import read_audio
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.pipeline import Pipeline
-from genred.dsp.resample import StreamingResampler, to_mono
+
+from .features import load_resampled
 
 _LOG = logging.getLogger(__name__)
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "daemon" / "models" / "default" / "model.tflite"
@@ -29,10 +29,7 @@ def play(files: list[Path], classifier: TfliteClassifier, gap_s: float, rate_hz:
     Pipeline in ``block_s`` blocks. Returns (window results, [(start_s, end_s, name)])."""
     pieces, spans, t = [], [], 0.0
     for f in files:
-        block, rate = read_audio(f)
-        mono = to_mono(block)
-        rs = StreamingResampler(rate, rate_hz)
-        audio = np.concatenate([rs.process(mono), rs.flush()])
+        audio = load_resampled(f, rate_hz)
         pieces += [audio, np.zeros(int(gap_s * rate_hz), np.float32)]
         spans.append((t, t + audio.size / rate_hz, f.stem))
         t += audio.size / rate_hz + gap_s
