@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from genred.dsp.errors import GenredError, one_line
+from genred.dsp.smoothing import SMOOTHING_RANGES
 
 from .settings import MqttSettings, Settings
 
@@ -119,13 +120,9 @@ _RULES: dict[str, _Rule] = {
     "mqtt.event_queue_size": _Rule("an integer >= 1", lambda v: v >= 1),
     "mqtt.reconnect_min_s": _SECONDS_POSITIVE,
     "mqtt.reconnect_max_s": _SECONDS_POSITIVE,
-    # tau_s > 0, not >= 0: the smoother divides by it (SmootherParams refuses 0), and
-    # a config that loads but then kills the daemon at start is worse than a refusal.
-    "smoothing.tau_s": _Rule("a number of seconds > 0", lambda v: v > 0),
-    "smoothing.switch_margin": _Rule("a number in [0, 1)", lambda v: 0 <= v < 1),
-    "smoothing.switch_hold_s": _Rule("a number of seconds >= 0", lambda v: v >= 0),
-    "smoothing.confidence_floor": _Rule("a number in [0, 1]", lambda v: 0 <= v <= 1),
-    "smoothing.silence_db": _Rule("a level in dB below 0", lambda v: v < 0),
+    # The smoother's own ranges (a config that loads but then kills the daemon at start
+    # is worse than a refusal that names the key).
+    **{f"smoothing.{name}": _Rule(what, ok) for name, (what, ok) in SMOOTHING_RANGES.items()},
 }
 
 _TYPE_WORDS: dict[type, str] = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

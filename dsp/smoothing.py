@@ -59,7 +59,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +74,18 @@ STATUS_UNCERTAIN = "uncertain"
 # Stream times are sums of hops; allow for rounding when comparing a run's length
 # with switch_hold_s (e.g. 30 hops of 0.1 s that add up to 2.9999999999999996 s).
 _TIME_EPS_S = 1e-9
+
+# The one definition of what each smoothing parameter may be: SmootherParams checks
+# it, and the daemon's config names the key with the same words. Each entry completes
+# "<name> must be ...". tau_s > 0: the smoother divides by it. A window's level is at
+# most about 0 dBFS, so a silence threshold at or above 0 would silence everything.
+SMOOTHING_RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "tau_s": ("a number of seconds > 0", lambda v: v > 0),
+    "switch_margin": ("a number in [0, 1)", lambda v: 0 <= v < 1),
+    "switch_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
+    "confidence_floor": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "silence_db": ("a level in dB below 0", lambda v: v < 0),
+}
 
 
 @dataclass(frozen=True)
@@ -93,14 +105,10 @@ class SmootherParams:
                 raise ValueError(f"{f.name} must be a number, not {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{f.name} must be finite, not {value!r}")
-        if not self.tau_s > 0:
-            raise ValueError(f"tau_s must be > 0, not {self.tau_s}")
-        if not 0 <= self.switch_margin < 1:
-            raise ValueError(f"switch_margin must be in [0, 1), not {self.switch_margin}")
-        if not self.switch_hold_s >= 0:
-            raise ValueError(f"switch_hold_s must be >= 0, not {self.switch_hold_s}")
-        if not 0 <= self.confidence_floor <= 1:
-            raise ValueError(f"confidence_floor must be in [0, 1], not {self.confidence_floor}")
+        for name, (what, ok) in SMOOTHING_RANGES.items():
+            value = getattr(self, name)
+            if not ok(value):
+                raise ValueError(f"{name} must be {what}, not {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

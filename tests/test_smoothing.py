@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -438,6 +439,7 @@ def test_bad_labels_are_rejected(labels):
         ("confidence_floor", 1.1),
         ("silence_db", float("nan")),
         ("silence_db", "loud"),
+        ("silence_db", 0.0),
         ("tau_s", True),
     ],
 )
@@ -500,3 +502,16 @@ def test_as_dict_is_json_ready_and_keyed_by_label():
     }
     with pytest.raises(ValueError, match="labels"):
         sm.process(A, LOUD_DB, 2.0).as_dict(LABELS[:2])
+
+
+def test_config_and_params_share_one_definition_of_the_ranges():
+    """The daemon's config refuses exactly what SmootherParams refuses, in its words."""
+    from genred.daemon import config as config_mod
+    from genred.dsp.smoothing import SMOOTHING_RANGES
+
+    bad = {"tau_s": 0.0, "switch_margin": 1.0, "switch_hold_s": -1.0, "confidence_floor": 2.0, "silence_db": 1.0}
+    assert set(bad) == set(SMOOTHING_RANGES)
+    for name, (what, _) in SMOOTHING_RANGES.items():
+        assert config_mod._RULES[f"smoothing.{name}"].what == what
+        with pytest.raises(ValueError, match=re.escape(f"{name} must be {what}")):
+            SmootherParams(**{name: bad[name]})

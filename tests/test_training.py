@@ -4,6 +4,7 @@ simulator, the smoothing fit, and one tiny real training run end to end."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -156,8 +157,11 @@ def test_feature_cache_round_trip(write_wav, tmp_path):
     first = ex.frames(path)
     assert list((tmp_path / "cache").rglob("*.npy"))
     again = ex.frames(path)
+    # A miss returns what a hit will: cold and warm runs see the same numbers.
+    np.testing.assert_array_equal(again, first)
     # float16 in the cache: within its precision of the dB values.
-    np.testing.assert_allclose(again, first, atol=0.05 + 1e-3 * np.abs(first).max())
+    exact = FeatureExtractor(LogMelParams(), cache_dir=None).frames(path)
+    np.testing.assert_allclose(first, exact, atol=0.05 + 1e-3 * np.abs(exact).max())
     room = ex.frames(path, room_seed=5)
     assert room.shape == first.shape and not np.allclose(room, first)
 
@@ -256,8 +260,9 @@ def test_musicnn_port_matches_the_original_graph():
         pytest.skip(str(exc))
     x = np.random.default_rng(0).uniform(0, 3, (2, 187, 96)).astype(np.float32)
     model = musicnn.load_musicnn()
-    logits, pen = model(x, training=False)
+    logits, pen, pooled = model(x, training=False)
     assert model.count_params() == 792079 and np.asarray(pen).shape == (2, 200)
+    assert np.asarray(pooled).shape == (2, 1506)  # what the logits are computed from
     np.testing.assert_allclose(np.asarray(logits), musicnn.reference_logits(x), atol=1e-4)
 
 
@@ -274,7 +279,7 @@ def test_musicnn_hears_rock_as_rock(gtzan_dir):
     frames = FeatureExtractor(fe, cache_dir=None).frames(gtzan_dir / "audio" / "rock" / "rock.00000.flac")
     ws = windows_from_frames(frames, fe, win)
     offset = typical_offset_db([frames], fe, win)
-    logits, _ = model(musicnn.log_compress(ws.x + offset), training=False)
+    logits, _, _ = model(musicnn.log_compress(ws.x + offset), training=False)
     top = [musicnn.MSD_TAGS[i] for i in np.argsort(-np.asarray(logits).mean(axis=0))[:5]]
     assert "rock" in top, top
 
@@ -331,3 +336,96 @@ def test_timeline_plays_files_through_the_live_path(write_wav, model_path, tmp_p
     assert all(r.state.status in ("music", "silence", "uncertain") for r in results)
     plot(results, spans, classifier.labels, tmp_path / "t.png")
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_feature_cache_follows_the_audio_not_the_file_times(write_wav, tmp_path):
+    path = write_wav("a.wav", music_like(4.0, 22050, seed=1), 22050)
+    ex = FeatureExtractor(LogMelParams(), cache_dir=tmp_path / "cache")
+    ex.frames(path)
+    entry = ex.cache_path(path, None)
+    # A fresh copy of the data set (new mtime, new folder) hits the same entry...
+    copy = tmp_path / "copy" / path.parent.name / path.name
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(path.read_bytes())
+    os.utime(copy, (1, 1))
+    assert ex.cache_path(copy, None) == entry
+    # ...while changed audio does not, nor does another variant.
+    write_wav("a.wav", music_like(4.0, 22050, seed=2), 22050)
+    assert ex.cache_path(path, None) != entry
+    assert ex.cache_path(copy, 5) != entry
+
+
+def test_weight_average_tracks_the_weights_and_swaps_back():
+    import keras
+
+    from genred.training.train import WeightAverage
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    start = [w.copy() for w in model.get_weights()]
+    ema = WeightAverage(model, decay=0.9)
+    expected = [w.astype(np.float64) for w in start]
+    for n in range(1, 30):
+        new = [w + n for w in model.get_weights()]
+        model.set_weights(new)
+        ema.update()
+        d = min(0.9, (1.0 + n) / (10.0 + n))
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, new)]
+    current = model.get_weights()
+    with ema.applied():
+        for got, want in zip(model.get_weights(), expected):
+            np.testing.assert_allclose(got, want, rtol=1e-5)
+        assert not np.allclose(model.get_weights()[0], current[0])
+    for got, want in zip(model.get_weights(), current):
+        np.testing.assert_array_equal(got, want)
+    off = WeightAverage(model, decay=0.0)
+    off.update()
+    with off.applied():
+        np.testing.assert_array_equal(model.get_weights()[0], current[0])
+
+
+def test_selection_does_not_follow_one_flipping_track():
+    """An epoch that gains one single-track genre but loses elsewhere does not win."""
+    from genred.training.train import selection_score
+
+    steady = {"track_accuracy": 0.60, "track_macro_recall": 0.50, "window_macro_recall": 0.55, "window_accuracy": 0.7}
+    lucky = {"track_accuracy": 0.45, "track_macro_recall": 0.60, "window_macro_recall": 0.45, "window_accuracy": 0.6}
+    assert selection_score(steady, steady) > selection_score(lucky, lucky)
+    assert selection_score(steady, steady)[0] == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize("flag,value", [("--ema", "1.5"), ("--teacher-temperature", "0"), ("--teacher-weight", "2"),
+                                        ("--mixup", "-0.1")])
+def test_train_cli_names_a_bad_option(tmp_path, flag, value):
+    proc = subprocess.run([sys.executable, "-m", "genred.training", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                           flag, value], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert flag in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("arch", ["large", "medium_att"])
+def test_architecture_runs_as_int8_like_float(tmp_path, arch):
+    import keras
+
+    from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_metadata
+    from genred.dsp.classifier import TfliteClassifier
+    from genred.training.export import convert_int8, tensor_specs, write_atomic
+    from genred.training.models import ModelSpec, build_model
+
+    fe, win = LogMelParams(), WindowParams()
+    model = build_model(ModelSpec(name=arch), win.window_frames, fe.n_mels, 3)
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-60, 10, (16, win.window_frames, fe.n_mels, 1)).astype(np.float32)
+    assert np.isfinite(model.train_on_batch(x[:4], np.eye(3, dtype=np.float32)[[0, 1, 2, 0]]))
+    tflite = convert_int8(model, x)
+    in_spec, out_spec = tensor_specs(tflite)
+    path, json_path = bundle_paths(tmp_path / "model.tflite")
+    write_atomic(path, tflite)
+    write_metadata(ModelMetadata(name=f"{arch}-test", labels=("a", "b", "c"), front_end=fe, window=win,
+                                 default_hop_s=1.0, input=in_spec, output=out_spec, output_activation="logits"), json_path)
+    clf = TfliteClassifier(load_metadata(path))
+    z = np.asarray(model(x[:4], training=False), dtype=np.float64)
+    want = np.exp(z - z.max(axis=1, keepdims=True))
+    want /= want.sum(axis=1, keepdims=True)
+    got = np.stack([clf.predict(w[..., 0]) for w in x[:4]])
+    np.testing.assert_allclose(got, want, atol=0.1)

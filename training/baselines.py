@@ -40,6 +40,7 @@ from genred.dsp.errors import GenredError
 from genred.dsp.resample import to_mono
 
 from .dataset import Track, index_dataset, split_from_lists
+from .features import file_digest
 
 _LOG = logging.getLogger(__name__)
 
@@ -141,8 +142,7 @@ def file_features(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _cache_file(cache_dir: Path, path: Path) -> Path:
-    st = path.stat()
-    ident = f"{FEATURES_VERSION}|{SAMPLE_RATE}|{SEGMENT_S}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    ident = f"{FEATURES_VERSION}|{SAMPLE_RATE}|{SEGMENT_S}|{file_digest(path)}"
     return cache_dir / f"{path.parent.name}__{path.stem}__{hashlib.sha1(ident.encode()).hexdigest()[:16]}.npz"
 
 

@@ -42,6 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distil the pretrained MSD_musicnn (pip install --no-deps musicnn==0.1.0) into the student")
     p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
                    help="share of the teacher's soft label in each target")
+    p.add_argument("--teacher-temperature", type=float, default=d.teacher_temperature,
+                   help="softens the teacher's soft labels (> 1: more weight on its second choices)")
+    p.add_argument("--ema", type=float, default=d.ema_decay,
+                   help="decay of the moving average of the weights that is scored and kept (0: off)")
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features",
                    help="feature cache folder ('none' to disable)")
@@ -53,7 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.ema < 1.0:
+        parser.error(f"--ema must be in [0, 1), not {args.ema}")
+    if not args.teacher_temperature > 0:
+        parser.error(f"--teacher-temperature must be > 0, not {args.teacher_temperature}")
+    if not 0.0 <= args.teacher_weight <= 1.0:
+        parser.error(f"--teacher-weight must be in [0, 1], not {args.teacher_weight}")
+    if not 0.0 <= args.mixup <= 1.0:
+        parser.error(f"--mixup must be in [0, 1], not {args.mixup}")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
@@ -64,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = dataclasses.replace(
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
-        teacher_weight=args.teacher_weight,
+        teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
     )
     req = TrainRequest(
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,

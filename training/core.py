@@ -41,7 +41,7 @@ from .dataset import (
 from .export import convert_int8, op_names, tensor_specs, write_atomic
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import EvalSet, TrainConfig, TrainItem, representative_windows, track_scores, track_weight, train
+from .train import SELECTION, EvalSet, TrainConfig, TrainItem, representative_windows, track_scores, track_weight, train
 
 _LOG = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, va
     track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
     head = fit_head(emb, y, track, len(labels), c=req.teacher_c)
     for it, es in zip(items, embs):
-        it.soft = [head.probs(e) for e in es]
+        it.soft = [head.probs(e, req.config.teacher_temperature) for e in es]
         it.grid_hop = hop
     scores = {
         "valid": track_scores(head.probs(teacher.embed_cached(valid.x, "valid")), valid, len(labels)),
@@ -158,12 +158,13 @@ def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, va
               scores["valid"]["track_accuracy"], scores["valid"]["track_macro_recall"],
               scores["valid_room"]["track_accuracy"], scores["valid_room"]["track_macro_recall"], time.perf_counter() - t0)
     info = {
-        "model": "MSD_musicnn (musicnn 0.1.0 checkpoint, ISC licence), frozen; 200-unit penultimate embedding",
+        "model": "MSD_musicnn (musicnn 0.1.0 checkpoint, ISC licence), frozen; its 1506 pooled mid-level features (max and mean over time)",
         "head": f"standardised logistic regression, C={req.teacher_c}, genre- and track-balanced",
         "level_offset_db": round(offset, 2),
         "grid_hop_frames": hop,
         "train_windows": int(len(emb)),
         "soft_label_weight": req.config.teacher_weight,
+        "soft_label_temperature": req.config.teacher_temperature,
     }
     return scores, info
 
@@ -303,7 +304,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     if teacher_scores is not None:
         metrics["teacher"] = {name: summarise(teacher_scores[name], ev) for name, ev in sets.items()}
     metrics["calibration"] = calibration
-    metrics["selection"] = "best epoch by mean track macro recall of valid and valid_room (window macro recall breaks ties)"
+    metrics["selection"] = SELECTION
     metrics["model_bytes"] = len(tflite)
 
     version = _version()
@@ -378,8 +379,9 @@ def req_command(req: TrainRequest) -> str:
         parts.append(f"--valid-list {req.valid_list}")
     parts += [f"--out {req.out}", f"--seed {req.config.seed}", f"--epochs {req.config.epochs}",
               f"--steps {req.config.steps_per_epoch}", f"--arch {req.config.model.name}",
-              f"--room-copies {req.room_copies}"]
+              f"--room-copies {req.room_copies}", f"--ema {req.config.ema_decay}", f"--mixup {req.config.mixup_p}"]
     if req.teacher:
-        parts += ["--teacher", f"--teacher-weight {req.config.teacher_weight}"]
+        parts += ["--teacher", f"--teacher-weight {req.config.teacher_weight}",
+                  f"--teacher-temperature {req.config.teacher_temperature}"]
     return " ".join(parts)
 

@@ -9,8 +9,9 @@
 What is cached (per file and variant) is the log-mel frames, float16, under
 ``<cache dir>/<front-end hash>/``; windows are cut from them when needed, so the
 training loop can draw windows at any start frame. The hash covers the front-end
-parameters and the feature/room-simulator versions, and each file name the audio
-file's identity (path, size, mtime) and the variant (clean, or room copy + seed).
+parameters and the feature/room-simulator versions, and each file name a digest of
+the audio file's bytes and the variant (clean, or room copy + seed): a copy of the
+data set elsewhere, or with new mtimes, still hits the cache.
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def params_hash(front_end: LogMelParams, room: RoomParams | None = None) -> str:
         "room": (room or RoomParams()).to_dict(),
     }
     return hashlib.sha1(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-1 of a file's bytes (~1 ms for a 30 s FLAC: far cheaper than its features)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def load_audio(path: str | Path, front_end: LogMelParams) -> np.ndarray:
@@ -125,8 +135,7 @@ class FeatureExtractor:
         if self.cache_dir is None:
             return None
         p = Path(path)
-        st = p.stat()
-        ident = f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}|{'clean' if room_seed is None else room_seed}"
+        ident = f"{file_digest(p)}|{'clean' if room_seed is None else room_seed}"
         digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
         variant = "clean" if room_seed is None else "room"
         return self.cache_dir / f"{p.parent.name}__{p.stem}__{variant}__{digest}.npy"
@@ -141,6 +150,8 @@ class FeatureExtractor:
     def frames(self, path: str | Path, room_seed: int | None = None) -> np.ndarray:
         """(n_frames, n_mels) float32 log-mel dB; read from / written to the cache.
 
+        With a cache, a miss returns what it stores (float16-rounded), as a hit would:
+        a cold run and a warm run train on the same numbers.
         Raises genred.dsp.errors.AudioError for an unreadable file."""
         path = Path(path)
         cached = self.cache_path(path, room_seed)
@@ -151,11 +162,13 @@ class FeatureExtractor:
                 _LOG.info("cache entry %s unreadable; recomputing", cached)
         frames = self.compute(path, room_seed)
         if cached is not None:
+            stored = frames.astype(np.float16)
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
-                np.save(f, frames.astype(np.float16))
+                np.save(f, stored)
             os.replace(tmp, cached)
+            frames = stored.astype(np.float32)
         return frames
 
     def frames_many(self, jobs: list[tuple[Path, int | None]], workers: int = 1) -> list[np.ndarray | Exception]:

@@ -5,9 +5,11 @@ scales them itself (Rescaling), so the int8 input tensor carries plain dB.
 
 Layout: conv blocks (3x3 conv -> batch norm -> ReLU -> max-pool; frequency pooled
 from the first block on), then the frequency axis is max-pooled away, then global
-average + global max over time, dropout, Dense logits (the device applies softmax
-with the temperature calibrated on valid, see `calibration`). Batch norm folds into the
-convolutions at export, so the int8 graph is conv/pool/mean/max/fully-connected only.
+average (or, in `*_att`, an attention-weighted sum: softmax over time of a learnt
+per-step score) + global max over time, dropout, Dense logits (the device applies
+softmax with the temperature calibrated on valid, see `calibration`). Batch norm folds
+into the convolutions at export, so the int8 graph is conv/pool/mean/max/fully-connected
+(+ softmax and batch matmul for attention) only.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ ARCHITECTURES = {
     "tiny": ((4, 8), ((2, 4), (2, 4))),
     "small": ((12, 24, 48, 64), ((2, 2), (2, 2), (2, 2), (2, 1))),
     "medium": ((16, 32, 64, 96), ((2, 2), (2, 2), (2, 2), (2, 1))),
+    "large": ((24, 48, 96, 128), ((2, 2), (2, 2), (2, 2), (2, 1))),
+    # `medium` with attention pooling over time instead of the mean (the max stays).
+    "medium_att": ((16, 32, 64, 96), ((2, 2), (2, 2), (2, 2), (2, 1))),
     # The seed report's CNN (docs/baselines.md): five blocks of 3x3 conv, batch norm,
     # ReLU, 2x2 max-pool, then flatten and Dense logits (no global pooling, no dropout).
     "report_cnn": ((8, 16, 32, 64, 128), ((2, 2),) * 5),
@@ -26,6 +31,8 @@ ARCHITECTURES = {
 
 # Architectures that flatten the last block instead of the genred head (freq max + time pooling).
 FLATTEN_HEAD = frozenset({"report_cnn"})
+# Architectures that weigh time steps by a learnt softmax score instead of averaging them.
+ATTENTION_HEAD = frozenset({"medium_att"})
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,13 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
     freq_left = x.shape[2]
     x = layers.MaxPooling2D(pool_size=(1, freq_left), name="freq_max")(x)
     x = layers.Reshape((x.shape[1], x.shape[3]), name="to_time")(x)
-    x = layers.Concatenate(name="time_pool")([
-        layers.GlobalAveragePooling1D(name="time_mean")(x),
-        layers.GlobalMaxPooling1D(name="time_max")(x),
-    ])
+    if spec.name in ATTENTION_HEAD:
+        # softmax over time of a per-step score, then the weighted sum of the steps
+        weights = layers.Softmax(axis=1, name="time_attention")(layers.Dense(1, name="time_score")(x))
+        summary = layers.Flatten(name="attended")(layers.Dot(axes=1, name="time_weighted_sum")([weights, x]))
+    else:
+        summary = layers.GlobalAveragePooling1D(name="time_mean")(x)
+    x = layers.Concatenate(name="time_pool")([summary, layers.GlobalMaxPooling1D(name="time_max")(x)])
     x = layers.Dropout(spec.dropout, name="dropout")(x)
     out = layers.Dense(n_classes, kernel_regularizer=reg, name="genre_logits")(x)
     return keras.Model(inp, out, name=f"genred_{spec.name}")

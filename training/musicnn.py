@@ -9,7 +9,10 @@ port can be checked against it.
 
 Input: (batch, 187, 96) frames of ``log10(10000 * mel_power + 1)`` (librosa's mel
 power at 16 kHz, n_fft 512, hop 256, 96 Slaney bands: genred's own front end).
-Outputs: the 50 MSD tag logits and the 200-unit penultimate embedding.
+Outputs: the 50 MSD tag logits, the 200-unit penultimate embedding, and the 1506
+pooled mid-level features under it (max and mean over time of the front end and
+mid-end's 753 channels, batch-normalised): the layer musicnn's authors use for
+transfer learning, and the one that makes the best genre head here (docs/models.md).
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def build_musicnn(weights: dict[str, np.ndarray], n_frames: int = 187, n_mels: i
     """The MSD_musicnn inference graph in Keras with the checkpoint's weights.
 
     Returns a keras.Model: input (batch, n_frames, n_mels) -> [logits (batch, 50),
-    penultimate (batch, 200)]."""
+    penultimate (batch, 200), pooled (batch, 1506)]."""
     import keras
     from keras import layers, ops
 
@@ -116,7 +119,7 @@ def build_musicnn(weights: dict[str, np.ndarray], n_frames: int = 187, n_mels: i
     pen = apply_bn(dense(flat), "batch_normalization_10")
     out = layers.Dense(50, name="dense_1")
     logits = out(pen)
-    model = keras.Model(inp, [logits, pen], name="msd_musicnn")
+    model = keras.Model(inp, [logits, pen, flat], name="msd_musicnn")
 
     for name, layer in conv_layers.items():
         layer.set_weights([weights[f"{name}/kernel"], weights[f"{name}/bias"]])

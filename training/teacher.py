@@ -1,5 +1,6 @@
-"""A pretrained teacher: MSD_musicnn embeddings of each window, a genre head fitted on
-them, and its probabilities as soft labels for the small student the device runs.
+"""A pretrained teacher: MSD_musicnn embeddings of each window (its 1506 pooled
+mid-level features), a genre head fitted on them, and its probabilities as soft labels
+for the small student the device runs.
 
 The teacher hears what the student hears: the same level-normalised windows of the
 same audio (clean and through the simulated rooms), shifted to a typical level
@@ -25,7 +26,8 @@ from .musicnn import load_musicnn, log_compress
 
 _LOG = logging.getLogger(__name__)
 
-TEACHER_VERSION = 1
+TEACHER_VERSION = 2  # 2: the 1506 pooled features, not the 200-unit penultimate
+EMBEDDING_DIM = 1506
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ class Head:
     coef: np.ndarray  # (n_labels, dim); rows of labels without train data are zero
     intercept: np.ndarray  # (n_labels,); -inf for labels without train data
 
-    def probs(self, emb: np.ndarray) -> np.ndarray:
-        z = ((emb - self.mean) / self.scale) @ self.coef.T + self.intercept
+    def probs(self, emb: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+        z = (((emb - self.mean) / self.scale) @ self.coef.T + self.intercept) / temperature
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
@@ -86,12 +88,12 @@ class Teacher:
         return self._model
 
     def embed(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
-        """(n, frames, mels) normalised windows -> (n, 200) penultimate embeddings."""
+        """(n, frames, mels) normalised windows -> (n, 1506) pooled MusiCNN features."""
         out = []
         for i in range(0, len(x), batch):
-            _, pen = self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)
-            out.append(np.asarray(pen, dtype=np.float32))
-        return np.concatenate(out) if out else np.zeros((0, 200), np.float32)
+            _, _, pooled = self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)
+            out.append(np.asarray(pooled, dtype=np.float32))
+        return np.concatenate(out) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
 
     def _cached(self, name: str, source: np.ndarray, compute) -> np.ndarray:
         """``compute()``, cached under ``name`` and a digest of the array it derives from."""
