@@ -10,6 +10,7 @@ Without mosquitto installed the tests that use it are skipped, except under CI
 
 from __future__ import annotations
 
+import io
 import os
 import pwd
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -352,3 +354,37 @@ def paced_file_source(path: Path, speed: float):
             return block
 
     return _Paced(path, loop=True, realtime=False, block_s=0.1)
+
+
+@contextmanager
+def daemon_on_broker(broker: Mosquitto, model_path: Path, audio_path: Path, speed: float,
+                     reconnect_max_s: float = 0.5) -> Iterator[list[RecordingPublisher]]:
+    """A Daemon on its own thread, playing ``audio_path`` in a loop at ``speed`` x real
+    time into ``broker`` as device "den"; yields the publishers it made (the first one
+    appears once it starts). On leaving, the stop event is set and the thread must end."""
+    from genred.daemon.service import Daemon
+    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
+    from genred.daemon.systemd import Notifier
+
+    settings = Settings(
+        device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{audio_path}", loop=True),
+        mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1,
+                          reconnect_max_s=reconnect_max_s),
+    )
+    made: list[RecordingPublisher] = []
+
+    def publisher_factory(*a: Any, **kw: Any) -> RecordingPublisher:
+        made.append(RecordingPublisher(*a, **kw))
+        return made[-1]
+
+    stop = threading.Event()
+    daemon = Daemon(settings, source_factory=lambda a: paced_file_source(audio_path, speed),
+                    publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
+    runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    runner.start()
+    try:
+        yield made
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive(), "the daemon did not stop within 10 s"

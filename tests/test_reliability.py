@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from broker import (  # noqa: F401 - fixtures
-    RecordingPublisher, delivered_in_order, mosquitto_persistent, paced_file_source, subscriber,
+    daemon_on_broker, delivered_in_order, mosquitto_persistent, subscriber,
 )
 from signals import music_like
 
@@ -45,32 +45,13 @@ def wait_until(predicate, timeout_s: float, what: str) -> None:
 
 
 def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, write_wav, model_path):  # noqa: F811
-    from genred.daemon.service import Daemon
-    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
-    from genred.daemon.systemd import Notifier
-
     broker = mosquitto_persistent
     music = music_like(5.0, 16000, seed=4)
     path = write_wav("cycle.wav", np.concatenate([music, np.zeros_like(music)]), 16000)
-    settings = Settings(
-        device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{path}", loop=True),
-        mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.4),
-    )
-    made: list[RecordingPublisher] = []
-
-    def publisher_factory(*a, **kw):
-        made.append(RecordingPublisher(*a, **kw))
-        return made[-1]
-
     base = "genred/den"
     sub = subscriber(broker, [f"{base}/event"], clean_session=False)
-    stop = threading.Event()
-    daemon = Daemon(settings, source_factory=lambda a: paced_file_source(path, 6),
-                    publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
-    runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
-    runner.start()
     rng = random.Random(20)
-    try:
+    with daemon_on_broker(broker, model_path, path, speed=6, reconnect_max_s=0.4) as made:
         wait_until(lambda: made and len(made[0].events) >= 2, 20, "the first events")
         pub = made[0]
         time.sleep(1.2)  # the broker's autosave (1 s) has the subscriber's session
@@ -91,10 +72,6 @@ def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, 
         assert len(pub.events) - events_before >= 10, "events must flow through the restarts"
         assert sum(n > 0 for n in queued_while_down) >= 3, f"events must be queued during outages: {queued_while_down}"
         time.sleep(1.0)
-    finally:
-        stop.set()
-        runner.join(timeout=10)
-    assert not runner.is_alive()
     assert pub.counters()["reconnects"] >= 20 and pub.counters()["events_dropped"] == 0
 
     produced = [json.dumps(e, sort_keys=True) for e in pub.events]

@@ -3,7 +3,6 @@ and no event lost while the broker restarts under a running daemon."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import time
 import numpy as np
 
 from broker import (  # noqa: F401 - fixtures
-    RecordingPublisher, delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, paced_file_source, subscriber,
+    daemon_on_broker, delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, subscriber,
 )
 from signals import music_like
 
@@ -58,30 +57,10 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
 
 
 def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_wav, model_path):
-    from genred.daemon.service import Daemon
-    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
-    from genred.daemon.systemd import Notifier
-
     broker = mosquitto_persistent
     path = write_wav("cycle.wav", _music_and_silence(4.0, 16000, 2), 16000)
-    settings = Settings(
-        device_id="den", model=str(model_path), audio=AudioSettings(source=f"file:{path}", loop=True),
-        mqtt=MqttSettings(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.5),
-    )
-    made: list[RecordingPublisher] = []
-
-    def publisher_factory(*a, **kw):
-        made.append(RecordingPublisher(*a, **kw))
-        return made[-1]
-
     sub = subscriber(broker, ["genred/den/event", "genred/den/availability"], clean_session=False)
-    stop = threading.Event()
-    daemon = Daemon(settings, source_factory=lambda a: paced_file_source(path, 4),
-                    publisher_factory=publisher_factory, notifier=Notifier({}), out=io.StringIO())
-    runner = threading.Thread(target=daemon.run, args=(stop,))
-    runner.start()
-    try:
-        pub = made and made[0]
+    with daemon_on_broker(broker, model_path, path, speed=4) as made:
         deadline = time.monotonic() + 20
         while not (made and len(made[0].events) >= 2) and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -97,10 +76,6 @@ def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_w
         assert pub.counters()["reconnects"] >= 1
         time.sleep(2.0)
         assert len(pub.events) > produced_while_down
-    finally:
-        stop.set()
-        runner.join(timeout=10)
-    assert not runner.is_alive()
     produced = [json.dumps(e, sort_keys=True) for e in pub.events]
     received = sub.wait_count("genred/den/event", len(produced), timeout=10)
     received = [json.dumps(json.loads(p), sort_keys=True) for p in received]
