@@ -213,7 +213,8 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out),
            "--epochs", "2", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "1",
-           "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache"), "--seed", "3"]
+           "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache"), "--seed", "3",
+           "--ensemble", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("model.tflite", "model.json", "report.md", "confusion.png", "training_curves.png", "reliability.png",
@@ -231,6 +232,8 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
             m = meta.metrics[split][kind]
             assert 0 <= m["track_accuracy"] <= 1 and m["tracks"] == 6
     assert meta.training["train_tracks"] == 9 and "rock.00099.wav" in " ".join(meta.training["unreadable"])
+    assert [m["seed"] for m in meta.training["ensemble_members"]] == [3, 4]
+    assert "--ensemble 2" in (out / "report.md").read_text()
     assert set(meta.smoothing) >= {"tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db"}
     probs = TfliteClassifier(bundle).predict(np.zeros((meta.window.window_frames, meta.front_end.n_mels), np.float32))
     assert probs.shape == (3,) and abs(float(probs.sum()) - 1) < 1e-3
@@ -303,7 +306,8 @@ def test_temperature_scaling_recovers_an_overconfident_model():
 
 @pytest.mark.slow
 def test_tiny_run_with_the_teacher(gtzan_like, tmp_path):
-    """--teacher: MSD_musicnn embeddings, a head, soft labels; its scores are reported."""
+    """--teacher: MSD_musicnn embeddings, a head, soft labels; its scores are reported.
+    By default the teacher hears only the clean audio: room copies are not embedded."""
     musicnn = pytest.importorskip("genred.training.musicnn")
     try:
         musicnn.checkpoint_dir()
@@ -311,12 +315,14 @@ def test_tiny_run_with_the_teacher(gtzan_like, tmp_path):
         pytest.skip(str(exc))
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out), "--teacher",
-           "--epochs", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "0",
+           "--epochs", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "1",
            "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache" / "features"), "--seed", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "model.json").read_text())
-    assert meta["training"]["teacher"]["train_windows"] > 9
+    assert meta["training"]["teacher"]["train_windows"] > 9 and meta["training"]["teacher"]["hears"] == "clean"
+    embedded = [p.name for p in (tmp_path / "cache" / "genred-teacher").rglob("*__v*__*.npy")]
+    assert embedded and all("__v0__" in n for n in embedded), embedded
     assert 0 <= meta["metrics"]["teacher"]["valid"]["track_accuracy"] <= 1
     assert "teacher (MSD_musicnn" in (out / "report.md").read_text()
     assert list((tmp_path / "cache" / "genred-teacher").rglob("*.npy"))
@@ -429,3 +435,17 @@ def test_architecture_runs_as_int8_like_float(tmp_path, arch):
     want /= want.sum(axis=1, keepdims=True)
     got = np.stack([clf.predict(w[..., 0]) for w in x[:4]])
     np.testing.assert_allclose(got, want, atol=0.1)
+
+
+def test_average_logits_is_the_mean_of_the_members():
+    from genred.training.models import ModelSpec, build_model
+    from genred.training.train import average_logits
+
+    fe, win = LogMelParams(), WindowParams()
+    members = [build_model(ModelSpec(name="tiny"), win.window_frames, fe.n_mels, 3) for _ in range(2)]
+    members[1].set_weights([w + 0.1 for w in members[1].get_weights()])
+    both = average_logits(members)
+    x = np.random.default_rng(3).uniform(-60, 10, (2, win.window_frames, fe.n_mels, 1)).astype(np.float32)
+    want = (np.asarray(members[0](x, training=False)) + np.asarray(members[1](x, training=False))) / 2
+    np.testing.assert_allclose(np.asarray(both(x, training=False)), want, rtol=1e-5, atol=1e-5)
+    assert both.count_params() == 2 * members[0].count_params()

@@ -42,10 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="distil the pretrained MSD_musicnn (pip install --no-deps musicnn==0.1.0) into the student")
     p.add_argument("--teacher-weight", type=float, default=d.teacher_weight,
                    help="share of the teacher's soft label in each target")
+    p.add_argument("--teacher-hears", choices=("clean", "own"), default="clean",
+                   help="label a room copy's window by the teacher's view of the clean audio (clean) or of the copy (own)")
     p.add_argument("--teacher-temperature", type=float, default=d.teacher_temperature,
                    help="softens the teacher's soft labels (> 1: more weight on its second choices)")
     p.add_argument("--ema", type=float, default=d.ema_decay,
                    help="decay of the moving average of the weights that is scored and kept (0: off)")
+    p.add_argument("--ensemble", type=int, default=d.ensemble,
+                   help="train this many students (seeds seed, seed+1, ...) and ship the mean of their logits")
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features",
                    help="feature cache folder ('none' to disable)")
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--teacher-temperature must be > 0, not {args.teacher_temperature}")
     if not 0.0 <= args.teacher_weight <= 1.0:
         parser.error(f"--teacher-weight must be in [0, 1], not {args.teacher_weight}")
+    if not 1 <= args.ensemble <= 8:
+        parser.error(f"--ensemble must be 1..8, not {args.ensemble}")
     if not 0.0 <= args.mixup <= 1.0:
         parser.error(f"--mixup must be in [0, 1], not {args.mixup}")
     if not logging.getLogger().handlers:
@@ -78,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
         teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
+        ensemble=args.ensemble,
     )
     req = TrainRequest(
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
         valid_fraction=args.valid_fraction, config=cfg, room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, name=args.name,
-        teacher=args.teacher,
+        teacher=args.teacher, teacher_hears=args.teacher_hears,
     )
     try:
         metrics = run_training(req)

@@ -41,7 +41,7 @@ from .dataset import (
 from .export import convert_int8, op_names, tensor_specs, write_atomic
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import SELECTION, EvalSet, TrainConfig, TrainItem, representative_windows, track_scores, track_weight, train
+from .train import SELECTION, EvalSet, TrainConfig, TrainItem, representative_windows, track_scores, track_weight, train_ensemble
 
 _LOG = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ class TrainRequest:
     cache_dir: Path | None = DEFAULT_CACHE_DIR
     teacher: bool = False  # distil MSD_musicnn (frozen, with a genre head) into the student
     teacher_hop_frames: int = 31  # the grid of train windows the teacher labels (~0.5 s)
-    teacher_c: float = 0.1  # inverse L2 strength of the head's logistic regression
+    teacher_c: float = 0.01  # inverse L2 strength of the head's logistic regression
+    teacher_hears: str = "clean"  # "clean" or "own": what the teacher labels a room copy's window by
     workers: int = 2
     threads: int = 2
     name: str = "genred-gtzan-cnn"
@@ -131,9 +132,16 @@ def build_eval_set(name: str, tracks: list[Track], labels: tuple[str, ...], ex: 
 
 def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, valid_room: EvalSet,
                    labels: tuple[str, ...], front_end: LogMelParams, window: WindowParams) -> tuple[dict, dict]:
-    """Embed every train window (on the teacher's grid, every variant) with MSD_musicnn,
-    fit a genre head on them, and give each item the head's soft labels; score the
-    teacher itself on valid and valid_room."""
+    """Embed train windows (on the teacher's grid) with MSD_musicnn, fit a genre head on
+    them, and give each item the head's soft labels; score the teacher itself on valid
+    and valid_room.
+
+    ``teacher_hears="clean"``: the head is fitted on the clean windows, and a room copy's
+    window gets the teacher's opinion of the same window of the clean audio (the room
+    copies have the clean audio's length, so the grids line up): the student learns to
+    hear through the room what the teacher hears without it. ``"own"``: every variant is
+    embedded, the head fitted on all of them, and each window labelled by what the
+    teacher makes of it."""
     from .teacher import Teacher, fit_head, typical_offset_db
 
     t0 = time.perf_counter()
@@ -141,14 +149,21 @@ def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, va
     cache = None if req.cache_dir is None else Path(req.cache_dir).parent / "genred-teacher"
     teacher = Teacher(front_end, window, offset, cache)
     hop = req.teacher_hop_frames
-    embs = [[teacher.embed_frames(f, hop, f"{it.track.genre}__{it.track.stem}__v{v}") for v, f in enumerate(it.variants)]
-            for it in items]
+    own = req.teacher_hears == "own"
+    embs = [[teacher.embed_frames(f, hop, f"{it.track.genre}__{it.track.stem}__v{v}")
+             for v, f in enumerate(it.variants if own else it.variants[:1])] for it in items]
     emb = np.concatenate([e for es in embs for e in es])
     y = np.concatenate([np.full(len(e), it.label) for it, es in zip(items, embs) for e in es])
     track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
     head = fit_head(emb, y, track, len(labels), c=req.teacher_c)
+    temperature = req.config.teacher_temperature
     for it, es in zip(items, embs):
-        it.soft = [head.probs(e, req.config.teacher_temperature) for e in es]
+        soft = [head.probs(e, temperature) for e in es]
+        if not own:
+            if any(f.shape != it.variants[0].shape for f in it.variants):
+                raise DatasetError(f"{it.track.key}: a room copy is not as long as the clean audio")
+            soft = soft * len(it.variants)
+        it.soft = soft
         it.grid_hop = hop
     scores = {
         "valid": track_scores(head.probs(teacher.embed_cached(valid.x, "valid")), valid, len(labels)),
@@ -160,6 +175,7 @@ def attach_teacher(req: TrainRequest, items: list[TrainItem], valid: EvalSet, va
     info = {
         "model": "MSD_musicnn (musicnn 0.1.0 checkpoint, ISC licence), frozen; its 1506 pooled mid-level features (max and mean over time)",
         "head": f"standardised logistic regression, C={req.teacher_c}, genre- and track-balanced",
+        "hears": req.teacher_hears,
         "level_offset_db": round(offset, 2),
         "grid_hop_frames": hop,
         "train_windows": int(len(emb)),
@@ -238,7 +254,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     if req.teacher:
         teacher_scores, teacher_info = attach_teacher(req, items, valid, valid_room, labels, front_end, window)
 
-    result = train(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
+    result = train_ensemble(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
     model = result.model
 
     from .train import predict
@@ -327,6 +343,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
+        "ensemble_members": result.members or None,
         "train_wall_s": round(result.wall_s, 1),
         "features_wall_s": round(feat_s, 1),
         "teacher": teacher_info,
@@ -380,8 +397,10 @@ def req_command(req: TrainRequest) -> str:
     parts += [f"--out {req.out}", f"--seed {req.config.seed}", f"--epochs {req.config.epochs}",
               f"--steps {req.config.steps_per_epoch}", f"--arch {req.config.model.name}",
               f"--room-copies {req.room_copies}", f"--ema {req.config.ema_decay}", f"--mixup {req.config.mixup_p}"]
+    if req.config.ensemble > 1:
+        parts.append(f"--ensemble {req.config.ensemble}")
     if req.teacher:
-        parts += ["--teacher", f"--teacher-weight {req.config.teacher_weight}",
+        parts += ["--teacher", f"--teacher-hears {req.teacher_hears}", f"--teacher-weight {req.config.teacher_weight}",
                   f"--teacher-temperature {req.config.teacher_temperature}"]
     return " ".join(parts)
 

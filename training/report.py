@@ -208,10 +208,20 @@ def write_report(
         f"label smoothing {cfg['label_smoothing']}, mixup p={cfg['mixup_p']}.",
         f"- features {tr['features_wall_s']:.0f} s (cached), training {tr['train_wall_s']:.0f} s.",
     ]
+    if tr.get("ensemble_members"):
+        ms = tr["ensemble_members"]
+        each = "; ".join(
+            f"seed {m['seed']}: epoch {m['best_epoch']}, valid {100 * m.get('valid_track_accuracy', 0):.1f} % / "
+            f"valid_room {100 * m.get('valid_room_track_accuracy', 0):.1f} % track accuracy (float)" for m in ms)
+        lines.append(f"- ensemble: {len(ms)} students, the model averages their logits; each selected on its own "
+                     f"({each}). The curves below are the first member's.")
     if tr.get("teacher"):
         t = tr["teacher"]
-        lines.append(f"- teacher: {t['model']}; head: {t['head']}; its soft labels on {t['train_windows']} train windows "
-                     f"(every {t['grid_hop_frames']} frames, clean and room copies) make {t['soft_label_weight']:.0%} of each target.")
+        heard = ("a room copy's window is labelled by the teacher's view of the same window of the clean audio"
+                 if t.get("hears", "own") == "clean" else "every window is labelled by the teacher's view of it")
+        lines.append(f"- teacher: {t['model']}; head: {t['head']}, fitted on {t['train_windows']} train windows "
+                     f"(every {t['grid_hop_frames']} frames); {heard}; its soft labels (temperature "
+                     f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     lines += [
         "",
         "![training curves](training_curves.png)",

@@ -31,7 +31,7 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +70,8 @@ class TrainConfig:
     # Exponential moving average of the weights, per step (0 = off): what is scored and
     # kept. Single epochs' weights swing by 10-20 points of valid accuracy.
     ema_decay: float = 0.995
+    # Students trained with seeds seed, seed+1, ...; the model averages their logits.
+    ensemble: int = 1
     model: ModelSpec = field(default_factory=ModelSpec)
 
     def to_dict(self) -> dict[str, Any]:
@@ -311,6 +313,8 @@ class TrainResult:
     best_score: tuple[float, float]
     wall_s: float
     stopped_early: bool
+    # With an ensemble, per member: seed, selected epoch, epochs run, valid scores then.
+    members: list[dict[str, Any]] = field(default_factory=list)
 
 
 def train(
@@ -414,3 +418,42 @@ def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     if not out:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     return np.concatenate(out).astype(np.float32)
+
+
+def average_logits(models: list) -> Any:
+    """One Keras model whose logits are the mean of ``models``' logits (one int8 graph)."""
+    import keras
+
+    inp = keras.Input(shape=models[0].input_shape[1:], name="logmel_db")
+    outs = [keras.Model(m.inputs, m.outputs[0], name=f"member{i}")(inp) for i, m in enumerate(models)]
+    out = keras.layers.Average(name="genre_logits_mean")(outs)
+    return keras.Model(inp, out, name=f"{models[0].name}_x{len(models)}")
+
+
+def train_ensemble(
+    items: list[TrainItem],
+    valid: EvalSet,
+    valid_room: EvalSet,
+    n_classes: int,
+    cfg: TrainConfig,
+    front_end: LogMelParams,
+    window: WindowParams,
+    threads: int = 2,
+) -> TrainResult:
+    """`train` once per member (seeds ``cfg.seed + i``), each selected on its own; the
+    result's model averages their logits. Its history is the first member's."""
+    if cfg.ensemble <= 1:
+        return train(items, valid, valid_room, n_classes, cfg, front_end, window, threads)
+    results = []
+    for i in range(cfg.ensemble):
+        member_cfg = replace(cfg, seed=cfg.seed + i, ensemble=1)
+        _LOG.info("ensemble member %d/%d (seed %d)", i + 1, cfg.ensemble, member_cfg.seed)
+        results.append(train(items, valid, valid_room, n_classes, member_cfg, front_end, window, threads))
+    members = []
+    for i, r in enumerate(results):
+        row = r.history[r.best_epoch - 1] if r.best_epoch > 0 else {}
+        members.append({"seed": cfg.seed + i, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
+                        **{k: round(v, 4) for k, v in row.items() if k.startswith("valid")}})
+    first = results[0]
+    return TrainResult(average_logits([r.model for r in results]), first.history, first.best_epoch, first.best_score,
+                       sum(r.wall_s for r in results), first.stopped_early, members)
