@@ -449,3 +449,40 @@ def test_average_logits_is_the_mean_of_the_members():
     want = (np.asarray(members[0](x, training=False)) + np.asarray(members[1](x, training=False))) / 2
     np.testing.assert_allclose(np.asarray(both(x, training=False)), want, rtol=1e-5, atol=1e-5)
     assert both.count_params() == 2 * members[0].count_params()
+
+
+def test_teacher_windows_stay_near_what_the_teacher_labelled():
+    """With soft labels, a full clip's window starts within half a grid step of the
+    window the teacher labelled (or is a padded crop inside it); an excerpt's start
+    varies. Frames carry their own index so each drawn window shows where it came from."""
+    from genred.training.dataset import Track
+    from genred.training.train import TrainConfig, TrainItem, WindowSampler
+
+    fe, win = LogMelParams(), WindowParams()
+    wf, hop = win.window_frames, 31
+    n = 600
+    frames = np.repeat(np.arange(n, dtype=np.float32)[:, None], fe.n_mels, axis=1)
+    n_grid = (n - wf) // hop + 1
+    soft = np.zeros((n_grid, 2), np.float32)
+    soft[:, 0] = np.arange(n_grid)  # the row says which grid window it labels
+    full = TrainItem(Track("a", "a.0"), 0, "full", [frames], 1.0, soft=[soft], grid_hop=hop)
+    short = frames[:120].copy()
+    excerpt = TrainItem(Track("b", "b.0"), 1, "excerpt", [short], 1.0, soft=[np.zeros((1, 2), np.float32)], grid_hop=hop)
+    sampler = WindowSampler([full, excerpt], 2, TrainConfig(p_pad=0.3), fe, win)
+    rng = np.random.default_rng(0)
+    offsets, crops, excerpt_starts = [], 0, set()
+    for _ in range(600):
+        x, label, s = sampler.draw_raw(rng)
+        idx = x[:, 0].astype(int)
+        if label == 1:
+            excerpt_starts.add(int(idx[0]))
+            continue
+        g = int(s[0])
+        if np.all(np.diff(idx) == 1):
+            offsets.append(int(idx[0]) - g * hop)
+        else:  # wrap-padded crop: every frame inside the labelled window
+            crops += 1
+            assert idx.min() >= g * hop and idx.max() < g * hop + wf
+    assert max(abs(o) for o in offsets) <= hop // 2 and len(set(offsets)) > 10
+    assert 40 < crops < 200
+    assert len(excerpt_starts) > 3 and max(excerpt_starts) <= 10

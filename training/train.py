@@ -18,7 +18,9 @@ track. Each training window is drawn by
    shift). Excerpts are shorter than a window and are wrap-padded as the device pads
    a short stream, after dropping 0-10 random frames at their start. Full-clip windows
    are, with probability ``p_pad``, replaced by a wrap-padded random 2.0-3.0 s crop,
-   so that "padded" is not a cue for the excerpt-only genres.
+   so that "padded" is not a cue for the excerpt-only genres: a live stream is never
+   padded after its first seconds. With a teacher, windows start within half a grid
+   step of a window the teacher labelled (and crops lie inside it), and take its label.
 
 then level-normalised with the device's rule, and SpecAugment-masked. Optional mixup
 between two drawn windows.
@@ -65,7 +67,7 @@ class TrainConfig:
     mixup_p: float = 0.0
     mixup_alpha: float = 0.4
     label_smoothing: float = 0.05
-    teacher_weight: float = 0.7  # share of the teacher's soft label in the target (with a teacher)
+    teacher_weight: float = 1.0  # share of the teacher's soft label in the target (with a teacher)
     teacher_temperature: float = 1.0  # > 1 softens the teacher's soft labels (Hinton et al. 2015)
     # Exponential moving average of the weights, per step (0 = off): what is scored and
     # kept. Single epochs' weights swing by 10-20 points of valid accuracy.
@@ -146,12 +148,21 @@ class WindowSampler:
         frames = item.variants[v]
         n = frames.shape[0]
         if item.soft is not None:
-            # On the teacher's grid, so each window has the teacher's opinion of it.
+            # Near the teacher's grid, so each window has the teacher's opinion of (most of) it.
             g = int(rng.integers(len(item.soft[v])))
+            soft = item.soft[v][g]
             if n < wf:
-                return pad_frames(frames, wf), label, item.soft[v][g]
-            start = g * item.grid_hop
-            return frames[start : start + wf], label, item.soft[v][g]
+                drop = int(rng.integers(0, max(0, min(cfg.excerpt_head_drop, n // 4)) + 1))
+                return pad_frames(frames[drop:], wf), label, soft
+            j = item.grid_hop // 2
+            start = min(max(0, g * item.grid_hop + int(rng.integers(-j, j + 1))), n - wf)
+            if item.kind == "full" and rng.uniform() < cfg.p_pad:
+                # a shorter crop inside the labelled window, wrap-padded like an excerpt
+                lo, hi = self.crop_frames
+                length = int(rng.integers(min(lo, wf - 1), min(hi, wf - 1) + 1))
+                s0 = g * item.grid_hop + int(rng.integers(0, wf - length + 1))
+                return pad_frames(frames[s0 : s0 + length], wf), label, soft
+            return frames[start : start + wf], label, soft
         if n >= wf:
             if item.kind == "full" and rng.uniform() < cfg.p_pad:
                 lo, hi = self.crop_frames
