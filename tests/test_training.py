@@ -234,6 +234,7 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     assert meta.training["train_tracks"] == 9 and "rock.00099.wav" in " ".join(meta.training["unreadable"])
     assert [m["seed"] for m in meta.training["ensemble_members"]] == [3, 4]
     assert "--ensemble 2" in (out / "report.md").read_text()
+    assert meta.metrics["full_clips_int8"]["valid"]["tracks"] >= 1 and "Full clips only" in (out / "report.md").read_text()
     assert set(meta.smoothing) >= {"tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db"}
     probs = TfliteClassifier(bundle).predict(np.zeros((meta.window.window_frames, meta.front_end.n_mels), np.float32))
     assert probs.shape == (3,) and abs(float(probs.sum()) - 1) < 1e-3
@@ -486,3 +487,19 @@ def test_teacher_windows_stay_near_what_the_teacher_labelled():
     assert max(abs(o) for o in offsets) <= hop // 2 and len(set(offsets)) > 10
     assert 40 < crops < 200
     assert len(excerpt_starts) > 3 and max(excerpt_starts) <= 10
+
+
+def test_full_clip_scores_leave_the_excerpts_out():
+    from genred.training.dataset import Track
+    from genred.training.train import EvalSet, full_clips, track_scores
+
+    items = [Track("a", "a.0"), Track("b", "b.0"), Track("a", "a.1")]
+    item = np.array([0, 0, 1, 2, 2, 2])
+    ev = EvalSet("valid", np.zeros((6, 4, 2), np.float32), np.zeros(6), np.arange(6), item, items,
+                 np.array([0, 1, 0]), ["full", "excerpt", "full"])
+    sub, mask = full_clips(ev)
+    assert mask.tolist() == [True, True, False, True, True, True]
+    assert [t.key for t in sub.items] == ["a/a.0", "a/a.1"] and sub.item.tolist() == [0, 0, 1, 1, 1]
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]], np.float32)
+    s = track_scores(probs[mask], sub, 2)
+    assert s["track_accuracy"] == 0.5 and s["window_accuracy"] == 0.4  # the excerpt's right answer is not counted

@@ -41,7 +41,7 @@ from .dataset import (
 from .export import convert_int8, op_names, tensor_specs, write_atomic
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import SELECTION, EvalSet, TrainConfig, TrainItem, representative_windows, track_scores, track_weight, train_ensemble
+from .train import SELECTION, EvalSet, TrainConfig, TrainItem, full_clips, representative_windows, track_scores, track_weight, train_ensemble
 
 _LOG = logging.getLogger(__name__)
 
@@ -315,6 +315,11 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
         name: {"float": summarise(float_scores[name], ev), "int8": summarise(int8_scores[name], ev)}
         for name, ev in sets.items()
     }
+    metrics["full_clips_int8"] = {}
+    for name, ev in sets.items():
+        sub, mask = full_clips(ev)
+        if sub.items:
+            metrics["full_clips_int8"][name] = summarise(track_scores(int8_probs[name][mask], sub, len(labels)), sub)
     metrics["per_genre_int8_valid_track"] = per_genre(int8_scores["valid"], valid, labels)
     metrics["per_genre_int8_valid_room_track"] = per_genre(int8_scores["valid_room"], valid_room, labels)
     if teacher_scores is not None:
