@@ -503,3 +503,27 @@ def test_full_clip_scores_leave_the_excerpts_out():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]], np.float32)
     s = track_scores(probs[mask], sub, 2)
     assert s["track_accuracy"] == 0.5 and s["window_accuracy"] == 0.4  # the excerpt's right answer is not counted
+
+
+@pytest.mark.slow
+def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path):
+    musicnn = pytest.importorskip("genred.training.musicnn")
+    try:
+        musicnn.checkpoint_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    from genred.training.dataset import index_dataset, split_stratified
+
+    tracks = index_dataset(gtzan_like).tracks
+    split = split_stratified(tracks, 0.4, 3)
+    lists = {}
+    for name, part in (("train", split.train), ("valid", split.valid)):
+        lists[name] = tmp_path / f"{name}.txt"
+        lists[name].write_text("".join(f"{t.genre}/{t.main_path.name}\n" for t in part))
+    proc = subprocess.run([sys.executable, "-m", "genred.training.teacher_probe", "--data", str(gtzan_like),
+                           "--train-list", str(lists["train"]), "--valid-list", str(lists["valid"]), "--c", "0.1",
+                           "--workers", "1", "--cache", str(tmp_path / "cache")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "%" in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["tags50", "penultimate200", "pooled1506"]
