@@ -527,3 +527,4 @@ def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "%" in line]
     assert [r.split("|")[1].strip() for r in rows] == ["tags50", "penultimate200", "pooled1506"]
+    assert "valid track recall per genre: " in proc.stdout

@@ -130,6 +130,9 @@ def write_report(
         "",
         f"    {command}",
         "",
+        "Every variant tried for the shipped model, with its scores, size and speed, and why this one "
+        "ships: `docs/models.md` in the genred source tree.",
+        "",
         "## Data and split",
         "",
         f"- data: `{tr['data']}`; split: {tr['split']}; {tr['rule']}.",

@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
           "valid_room track acc | valid_room track macro recall | valid_room window acc |")
     print("|---|---|---|---|---|---|---|---|")
     heads = {}
+    per_genre: dict[float, dict[str, float]] = {}
     for k, layer in enumerate(LAYERS):
         for c in args.c:
             head = fit_head(train[k], y, track, len(labels), c=c)
@@ -129,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {layer} | {c} | " + " | ".join(
                 f"{100 * s[name][m]:.1f} %" for name in sets
                 for m in ("track_accuracy", "track_macro_recall", "window_accuracy")) + " |", flush=True)
+            if layer == "pooled1506":
+                ev = sets["valid"]
+                per_genre[c] = {labels[g]: float(np.mean(s["valid"]["item_pred"][ev.item_label == g] == g))
+                                for g in np.unique(ev.item_label)}
+    for c, recalls in per_genre.items():
+        print(f"\npooled1506, C={c}: valid track recall per genre: "
+              + ", ".join(f"{g} {100 * r:.0f} %" for g, r in recalls.items()))
     if args.int8:
         c = 0.01 if 0.01 in args.c else args.c[0]
         rng = np.random.default_rng(0)
