@@ -528,3 +528,13 @@ def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path):
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "%" in line]
     assert [r.split("|")[1].strip() for r in rows] == ["tags50", "penultimate200", "pooled1506"]
     assert "valid track recall per genre: " in proc.stdout
+
+
+def test_exact_feature_cache_gives_what_the_device_computes(write_wav, tmp_path):
+    """The scored sets are cached in float32, as computed (float16 moved int8 inputs)."""
+    path = write_wav("a.wav", music_like(4.0, 22050, seed=1), 22050)
+    exact = FeatureExtractor(LogMelParams(), cache_dir=tmp_path / "cache", exact=True)
+    device = FeatureExtractor(LogMelParams(), cache_dir=None).frames(path)
+    np.testing.assert_array_equal(exact.frames(path), device)  # a miss
+    np.testing.assert_array_equal(exact.frames(path), device)  # a hit
+    assert exact.cache_path(path, None) != FeatureExtractor(LogMelParams(), cache_dir=tmp_path / "cache").cache_path(path, None)

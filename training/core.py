@@ -240,8 +240,11 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     ex = FeatureExtractor(front_end, req.cache_dir, RoomParams())
     t_feat = time.perf_counter()
     items, failed_train = build_items(split.train, labels, ex, window, req.room_copies, req.workers)
-    valid, failed_valid = build_eval_set("valid", split.valid, labels, ex, front_end, window, False, req.workers)
-    valid_room, _ = build_eval_set("valid_room", split.valid, labels, ex, front_end, window, True, req.workers)
+    # Scored sets in float32, not float16: float16's 0.03 dB steps moved int8 inputs across
+    # quantisation steps, and the report disagreed with `genred evaluate` by a track.
+    ex_eval = FeatureExtractor(front_end, req.cache_dir, RoomParams(), exact=True)
+    valid, failed_valid = build_eval_set("valid", split.valid, labels, ex_eval, front_end, window, False, req.workers)
+    valid_room, _ = build_eval_set("valid_room", split.valid, labels, ex_eval, front_end, window, True, req.workers)
     feat_s = time.perf_counter() - t_feat
     if not items:
         raise DatasetError(f"data folder {req.data}: no readable train tracks")

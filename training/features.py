@@ -125,9 +125,13 @@ class FeatureExtractor:
         front_end: LogMelParams = LogMelParams(),
         cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
         room: RoomParams = RoomParams(),
+        exact: bool = False,
     ) -> None:
         self.front_end = front_end
         self.room = room
+        # exact: cache float32, so scores computed on these frames are what `genred
+        # evaluate` computes; else float16 (half the disk, for the many train variants).
+        self.exact = bool(exact)
         self.hash = params_hash(front_end, room)
         self.cache_dir = None if cache_dir is None else Path(cache_dir) / self.hash
 
@@ -137,7 +141,7 @@ class FeatureExtractor:
         p = Path(path)
         ident = f"{file_digest(p)}|{'clean' if room_seed is None else room_seed}"
         digest = hashlib.sha1(ident.encode()).hexdigest()[:16]
-        variant = "clean" if room_seed is None else "room"
+        variant = ("clean" if room_seed is None else "room") + ("__f32" if self.exact else "")
         return self.cache_dir / f"{p.parent.name}__{p.stem}__{variant}__{digest}.npy"
 
     def compute(self, path: Path, room_seed: int | None = None) -> np.ndarray:
@@ -162,7 +166,7 @@ class FeatureExtractor:
                 _LOG.info("cache entry %s unreadable; recomputing", cached)
         frames = self.compute(path, room_seed)
         if cached is not None:
-            stored = frames.astype(np.float16)
+            stored = frames.astype(np.float32 if self.exact else np.float16)
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
             with open(tmp, "wb") as f:
@@ -193,7 +197,7 @@ class FeatureExtractor:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
                 futs = {
                     i: pool.submit(_frames_job, self.front_end, self.room,
-                                   None if self.cache_dir is None else str(self.cache_dir.parent), jobs[i])
+                                   None if self.cache_dir is None else str(self.cache_dir.parent), jobs[i], self.exact)
                     for i in todo
                 }
                 for i, fut in futs.items():
@@ -213,5 +217,6 @@ def _frames_or_error(ex: FeatureExtractor, job: tuple[Path, int | None]) -> np.n
         return exc
 
 
-def _frames_job(front_end: LogMelParams, room: RoomParams, cache_root: str | None, job: tuple[Path, int | None]):
-    return _frames_or_error(FeatureExtractor(front_end, cache_root, room), job)
+def _frames_job(front_end: LogMelParams, room: RoomParams, cache_root: str | None, job: tuple[Path, int | None],
+                exact: bool = False):
+    return _frames_or_error(FeatureExtractor(front_end, cache_root, room, exact), job)
