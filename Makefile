@@ -55,7 +55,7 @@ test:
 	$(VENV)/bin/python -m pytest -q
 
 # Retrain the shipped model from ../shared/data/gtzan: the medium student distilled from
-# MSD_musicnn, with attention pooling over time (6-9 minutes on 2 cores with the caches warm).
+# MSD_musicnn, with attention pooling over time (about 10 minutes on 2 cores, caches warm).
 GTZAN ?= ../shared/data/gtzan
 model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \

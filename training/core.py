@@ -41,7 +41,7 @@ from .dataset import (
 from .export import convert_int8, op_names, tensor_specs, write_atomic
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import SELECTION, EvalSet, TrainConfig, TrainItem, full_clips, representative_windows, track_scores, track_weight, train_ensemble
+from .train import SELECTION, EvalSet, TrainConfig, TrainItem, full_clips, representative_windows, track_scores, track_weight, train
 
 _LOG = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     if req.teacher:
         teacher_scores, teacher_info = attach_teacher(req, items, valid, valid_room, labels, front_end, window)
 
-    result = train_ensemble(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
+    result = train(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
     model = result.model
 
     from .train import predict

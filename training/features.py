@@ -16,6 +16,7 @@ data set elsewhere, or with new mtimes, still hits the cache.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -53,7 +54,15 @@ def params_hash(front_end: LogMelParams, room: RoomParams | None = None) -> str:
 
 
 def file_digest(path: Path) -> str:
-    """SHA-1 of a file's bytes (~1 ms for a 30 s FLAC: far cheaper than its features)."""
+    """SHA-1 of a file's bytes (~1 ms for a 30 s FLAC: far cheaper than its features),
+    read once per process while the file's size and mtime stay the same (each file is
+    looked up for its clean and every room variant)."""
+    st = os.stat(path)
+    return _digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8192)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
     h = hashlib.sha1()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -87,13 +87,18 @@ class Teacher:
             self._model = load_musicnn()
         return self._model
 
-    def embed(self, x: np.ndarray, batch: int = 64) -> np.ndarray:
-        """(n, frames, mels) normalised windows -> (n, 1506) pooled MusiCNN features."""
-        out = []
+    def outputs(self, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+        """(n, frames, mels) normalised windows -> MusiCNN's [tag logits (n, 50),
+        penultimate (n, 200), pooled features (n, 1506)]."""
+        outs: list[list[np.ndarray]] = [[], [], []]
         for i in range(0, len(x), batch):
-            _, _, pooled = self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)
-            out.append(np.asarray(pooled, dtype=np.float32))
-        return np.concatenate(out) if out else np.zeros((0, EMBEDDING_DIM), np.float32)
+            for o, a in zip(outs, self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)):
+                o.append(np.asarray(a, dtype=np.float32))
+        return [np.concatenate(o) if o else np.zeros((0, d), np.float32) for o, d in zip(outs, (50, 200, EMBEDDING_DIM))]
+
+    def embed(self, x: np.ndarray) -> np.ndarray:
+        """(n, frames, mels) normalised windows -> (n, 1506) pooled MusiCNN features."""
+        return self.outputs(x)[2]
 
     def _cached(self, name: str, source: np.ndarray, compute) -> np.ndarray:
         """``compute()``, cached under ``name`` and a digest of the array it derives from."""

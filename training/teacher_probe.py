@@ -29,17 +29,6 @@ _LOG = logging.getLogger(__name__)
 LAYERS = ("tags50", "penultimate200", "pooled1506")
 
 
-def embed_layers(model, x: np.ndarray, offset_db: float, batch: int = 64) -> list[np.ndarray]:
-    """(n, frames, mels) normalised windows -> [tags, penultimate, pooled] per window."""
-    from .musicnn import log_compress
-
-    outs: list[list[np.ndarray]] = [[], [], []]
-    for i in range(0, len(x), batch):
-        for o, a in zip(outs, model(log_compress(x[i : i + batch] + offset_db), training=False)):
-            o.append(np.asarray(a, dtype=np.float32))
-    return [np.concatenate(o) for o in outs]
-
-
 def time_int8(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, repeats: int = 30) -> dict[str, float]:
     """Pooled features -> head logits as one int8 graph: its size and ms per window (p50, one thread)."""
     import keras
@@ -95,8 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     from .core import build_eval_set, build_items
     from .dataset import index_dataset, split_from_lists
     from .features import FeatureExtractor, windows_from_frames
-    from .musicnn import load_musicnn, log_compress
-    from .teacher import fit_head, typical_offset_db
+    from .musicnn import log_compress
+    from .teacher import Teacher, fit_head, typical_offset_db
     from .train import track_scores
 
     fe, win = LogMelParams(), WindowParams()
@@ -108,13 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     sets = {"valid": build_eval_set("valid", split.valid, labels, ex, fe, win, False, args.workers)[0],
             "valid_room": build_eval_set("valid_room", split.valid, labels, ex, fe, win, True, args.workers)[0]}
     offset = typical_offset_db([it.variants[0] for it in items], fe, win)
-    model = load_musicnn()
+    teacher = Teacher(fe, win, offset, cache_dir=None)
     t0 = time.perf_counter()
-    per_item = [embed_layers(model, windows_from_frames(it.variants[0], fe, win, 31).x, offset) for it in items]
+    per_item = [teacher.outputs(windows_from_frames(it.variants[0], fe, win, 31).x) for it in items]
     train = [np.concatenate([e[k] for e in per_item]) for k in range(3)]
     y = np.concatenate([np.full(len(e[0]), it.label) for it, e in zip(items, per_item)])
     track = np.concatenate([np.full(len(e[0]), i) for i, e in enumerate(per_item)])
-    evals = {name: embed_layers(model, ev.x, offset) for name, ev in sets.items()}
+    evals = {name: teacher.outputs(ev.x) for name, ev in sets.items()}
     _LOG.info("embedded %d train windows and the valid sets in %.0f s", len(y), time.perf_counter() - t0)
 
     print("| layer | C | valid track acc | valid track macro recall | valid window acc | "
@@ -142,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(0)
         rep = log_compress(np.stack([windows_from_frames(it.variants[0], fe, win).x[0] for it in items[::2]][:200]) + offset)
         x = log_compress(sets["valid"].x[rng.choice(len(sets["valid"].x), 5, replace=False)] + offset)
-        r = time_int8(model, heads[("pooled1506", c)], rep, x, len(labels))
+        r = time_int8(teacher.model, heads[("pooled1506", c)], rep, x, len(labels))
         print(f"\nteacher as an int8 device model (pooled1506, C={c}): {r['bytes'] / 1024:.0f} KiB, "
               f"{r['ms_p50']:.1f} ms per window (p50, one thread, {r['delegate']})")
     return 0

@@ -352,8 +352,21 @@ def train(
     window: WindowParams,
     threads: int = 2,
 ) -> TrainResult:
+    """Train one student, or with ``cfg.ensemble`` > 1 one per seed (``cfg.seed + i``),
+    each selected on its own, and return a model that averages their logits (its
+    history is the first member's)."""
     import keras
 
+    if cfg.ensemble > 1:
+        results = []
+        for i in range(cfg.ensemble):
+            _LOG.info("ensemble member %d/%d (seed %d)", i + 1, cfg.ensemble, cfg.seed + i)
+            member_cfg = replace(cfg, seed=cfg.seed + i, ensemble=1)
+            results.append(train(items, valid, valid_room, n_classes, member_cfg, front_end, window, threads))
+        members = [_member_summary(cfg.seed + i, r) for i, r in enumerate(results)]
+        first = results[0]
+        return TrainResult(average_logits([r.model for r in results]), first.history, first.best_epoch,
+                           first.best_score, sum(r.wall_s for r in results), first.stopped_early, members)
     t_start = time.perf_counter()
     set_determinism(cfg.seed, threads)
     model = build_model(cfg.model, window.window_frames, front_end.n_mels, n_classes)
@@ -445,6 +458,13 @@ def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+def _member_summary(seed: int, r: TrainResult) -> dict[str, Any]:
+    """An ensemble member: its seed, selected epoch, and its valid scores then."""
+    row = r.history[r.best_epoch - 1] if r.best_epoch > 0 else {}
+    return {"seed": seed, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
+            **{k: round(v, 4) for k, v in row.items() if k.startswith("valid")}}
+
+
 def average_logits(models: list) -> Any:
     """One Keras model whose logits are the mean of ``models``' logits (one int8 graph)."""
     import keras
@@ -453,32 +473,3 @@ def average_logits(models: list) -> Any:
     outs = [keras.Model(m.inputs, m.outputs[0], name=f"member{i}")(inp) for i, m in enumerate(models)]
     out = keras.layers.Average(name="genre_logits_mean")(outs)
     return keras.Model(inp, out, name=f"{models[0].name}_x{len(models)}")
-
-
-def train_ensemble(
-    items: list[TrainItem],
-    valid: EvalSet,
-    valid_room: EvalSet,
-    n_classes: int,
-    cfg: TrainConfig,
-    front_end: LogMelParams,
-    window: WindowParams,
-    threads: int = 2,
-) -> TrainResult:
-    """`train` once per member (seeds ``cfg.seed + i``), each selected on its own; the
-    result's model averages their logits. Its history is the first member's."""
-    if cfg.ensemble <= 1:
-        return train(items, valid, valid_room, n_classes, cfg, front_end, window, threads)
-    results = []
-    for i in range(cfg.ensemble):
-        member_cfg = replace(cfg, seed=cfg.seed + i, ensemble=1)
-        _LOG.info("ensemble member %d/%d (seed %d)", i + 1, cfg.ensemble, member_cfg.seed)
-        results.append(train(items, valid, valid_room, n_classes, member_cfg, front_end, window, threads))
-    members = []
-    for i, r in enumerate(results):
-        row = r.history[r.best_epoch - 1] if r.best_epoch > 0 else {}
-        members.append({"seed": cfg.seed + i, "best_epoch": r.best_epoch, "epochs_run": len(r.history),
-                        **{k: round(v, 4) for k, v in row.items() if k.startswith("valid")}})
-    first = results[0]
-    return TrainResult(average_logits([r.model for r in results]), first.history, first.best_epoch, first.best_score,
-                       sum(r.wall_s for r in results), first.stopped_early, members)
