@@ -60,7 +60,7 @@ GTZAN ?= ../shared/data/gtzan
 model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \
 		--train-list $(GTZAN)/train_filtered.txt --valid-list $(GTZAN)/valid_filtered.txt \
-		--out daemon/models/default --seed 1 --teacher --arch medium_att
+		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
 
 clean:
 	rm -rf $(VENV) $(RUN_VENV) .cache .pytest_cache *.egg-info

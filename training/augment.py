@@ -174,3 +174,28 @@ def spec_augment(
             s = int(rng.integers(0, max(1, mels - w)))
             x[:, s : s + w] = fill
     return x
+
+
+def warp(x: np.ndarray, rng: np.random.Generator, max_stretch: float = 0.1, max_shift_bins: float = 2.0) -> np.ndarray:
+    """Time stretch and pitch shift of one log-mel window (frames, mels), in the
+    spectrogram: a new array, ``x`` is left alone.
+
+    Time: frame ``i`` reads the input at ``c + (i - c) * r`` (``c`` the centre, ``r`` in
+    ``1 +- max_stretch``: tempo up to 10 % faster or slower; the edges repeat when the
+    window runs out). Pitch: every frame moves by ``k`` mel bins (``|k| <= max_shift_bins``,
+    fractional; at 96 bands a bin is about a semitone above 1 kHz, more below), the edges
+    repeat. Both by linear interpolation of the dB values."""
+    frames, mels = x.shape
+    r = 1.0 + float(rng.uniform(-max_stretch, max_stretch))
+    k = float(rng.uniform(-max_shift_bins, max_shift_bins))
+    c = (frames - 1) / 2.0
+    t = np.clip(c + (np.arange(frames) - c) * r, 0, frames - 1)
+    t0 = np.floor(t).astype(np.int64)
+    t1 = np.minimum(t0 + 1, frames - 1)
+    a = (t - t0)[:, None].astype(np.float32)
+    y = (1 - a) * x[t0] + a * x[t1]
+    f = np.clip(np.arange(mels) - k, 0, mels - 1)
+    f0 = np.floor(f).astype(np.int64)
+    f1 = np.minimum(f0 + 1, mels - 1)
+    b = (f - f0)[None, :].astype(np.float32)
+    return ((1 - b) * y[:, f0] + b * y[:, f1]).astype(x.dtype)

@@ -51,9 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ensemble", type=int, default=d.ensemble,
                    help="train this many students (seeds seed, seed+1, ...) and ship the mean of their logits")
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
+    p.add_argument("--warp", type=float, default=d.warp_p,
+                   help="share of windows time-stretched (+-10 %%) and pitch-shifted (+-2 mel bins)")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features",
                    help="feature cache folder ('none' to disable)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes computing features")
+    p.add_argument("--threads", type=int, default=1,
+                   help="TensorFlow threads: 1 (default) gives the same model for the same seed, bit for bit; "
+                        "2 trains faster, but the runs then differ in their last bits and drift apart")
     p.add_argument("--name", default="genred-gtzan-cnn", help="model name recorded in its metadata")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--debug", action="store_true", help="tracebacks on errors")
@@ -71,8 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--teacher-weight must be in [0, 1], not {args.teacher_weight}")
     if not 1 <= args.ensemble <= 8:
         parser.error(f"--ensemble must be 1..8, not {args.ensemble}")
+    if not 1 <= args.threads <= 64:
+        parser.error(f"--threads must be 1..64, not {args.threads}")
     if not 0.0 <= args.mixup <= 1.0:
         parser.error(f"--mixup must be in [0, 1], not {args.mixup}")
+    if not 0.0 <= args.warp <= 1.0:
+        parser.error(f"--warp must be in [0, 1], not {args.warp}")
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
@@ -84,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
         teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
-        ensemble=args.ensemble,
+        ensemble=args.ensemble, warp_p=args.warp,
     )
     req = TrainRequest(
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
         valid_fraction=args.valid_fraction, config=cfg, room_copies=args.room_copies,
-        cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, name=args.name,
+        cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
         teacher=args.teacher, teacher_hears=args.teacher_hears,
     )
     try:

@@ -27,7 +27,7 @@ from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.smoothing import SmootherParams
 
 from .augment import RoomParams
-from .calibration import apply_temperature, fit_temperature, reliability
+from .calibration import apply_temperature, fit_temperature_ece, nll, reliability
 from .dataset import (
     DatasetError,
     Split,
@@ -41,9 +41,22 @@ from .dataset import (
 from .export import convert_int8, op_names, tensor_specs, write_atomic
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import SELECTION, EvalSet, TrainConfig, TrainItem, full_clips, representative_windows, track_scores, track_weight, train
+from .train import (
+    SELECTION,
+    EvalSet,
+    TrainConfig,
+    TrainItem,
+    full_clips,
+    representative_windows,
+    set_determinism,
+    track_scores,
+    track_weight,
+    train,
+)
 
 _LOG = logging.getLogger(__name__)
+
+KERAS_WEIGHTS = "keras.weights.h5"
 
 SCORE_KEYS = ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")
 
@@ -64,7 +77,9 @@ class TrainRequest:
     teacher_c: float = 0.01  # inverse L2 strength of the head's logistic regression
     teacher_hears: str = "clean"  # "clean" or "own": what the teacher labels a room copy's window by
     workers: int = 2
-    threads: int = 2
+    # TensorFlow threads. 1: a seed reproduces the model bit for bit; more: faster, but
+    # CPU kernels then sum in a timing-dependent order and runs drift apart.
+    threads: int = 1
     name: str = "genred-gtzan-cnn"
 
 
@@ -224,6 +239,9 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     t_start = time.perf_counter()
     front_end, window = LogMelParams(), WindowParams()
     cfg = req.config
+    # Before TensorFlow runs anything (the teacher may): its thread count is fixed at
+    # the first op, and with one thread a seed gives the same model bit for bit.
+    set_determinism(cfg.seed, req.threads)
 
     index = index_dataset(req.data)
     labels = index.labels
@@ -259,6 +277,10 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
 
     result = train(items, valid, valid_room, len(labels), cfg, front_end, window, threads=req.threads)
     model = result.model
+    # The selected float weights, so that a run can be re-exported (another calibration)
+    # or fine-tuned without retraining; not part of the bundle a device installs.
+    req.out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(str(req.out / KERAS_WEIGHTS))
 
     from .train import predict
 
@@ -283,16 +305,25 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     write_metadata(meta, json_path)
     classifier = TfliteClassifier(load_metadata(tflite_path))
     raw_probs = {"valid": int8_predict(classifier, valid.x), "valid_room": int8_predict(classifier, valid_room.x)}
-    # Calibrate: the temperature that makes the int8 window probabilities honest on valid.
-    temperature = fit_temperature(raw_probs["valid"], valid.window_label)
-    calibrated = {k: apply_temperature(v, temperature) for k, v in raw_probs.items()}
-    calibration: dict[str, Any] = {"temperature": round(temperature, 4), "fitted_on": "valid windows, int8 model",
-                                   "bins": 10}
+    # Calibrate: the temperature that makes the int8 window probabilities honest on valid
+    # and through the room together (what a device hears lies between the two).
+    pooled_probs = np.concatenate([raw_probs["valid"], raw_probs["valid_room"]])
+    pooled_labels = np.concatenate([valid.window_label, valid_room.window_label])
+    temperature = fit_temperature_ece(pooled_probs, pooled_labels)
+    calibration: dict[str, Any] = {"temperature": round(temperature, 4), "bins": 10,
+                                   "fitted_on": "valid and valid_room windows together, int8 model",
+                                   "objective": "minimum expected calibration error"}
     reliabilities = {}
-    for name, ev in (("valid", valid), ("valid_room", valid_room)):
-        before, after = reliability(raw_probs[name], ev.window_label), reliability(calibrated[name], ev.window_label)
-        reliabilities[name] = (before, after)
-        calibration[name] = {"ece_before": round(before["ece"], 4), "ece_after": round(after["ece"], 4)}
+    for name, probs, labels_w in (("valid", raw_probs["valid"], valid.window_label),
+                                  ("valid_room", raw_probs["valid_room"], valid_room.window_label),
+                                  ("pooled", pooled_probs, pooled_labels)):
+        before = reliability(probs, labels_w)
+        after = reliability(apply_temperature(probs, temperature), labels_w)
+        if name != "pooled":
+            reliabilities[name] = (before, after)
+        calibration[name] = {"ece_before": round(before["ece"], 4), "ece_after": round(after["ece"], 4),
+                             "nll_before": round(nll(probs, labels_w), 4),
+                             "nll_after": round(nll(apply_temperature(probs, temperature), labels_w), 4)}
     _LOG.info("temperature %.3f: ECE valid %.3f -> %.3f, valid_room %.3f -> %.3f", temperature,
               calibration["valid"]["ece_before"], calibration["valid"]["ece_after"],
               calibration["valid_room"]["ece_before"], calibration["valid_room"]["ece_after"])
@@ -404,9 +435,12 @@ def req_command(req: TrainRequest) -> str:
         parts.append(f"--valid-list {req.valid_list}")
     parts += [f"--out {req.out}", f"--seed {req.config.seed}", f"--epochs {req.config.epochs}",
               f"--steps {req.config.steps_per_epoch}", f"--arch {req.config.model.name}",
-              f"--room-copies {req.room_copies}", f"--ema {req.config.ema_decay}", f"--mixup {req.config.mixup_p}"]
+              f"--room-copies {req.room_copies}", f"--ema {req.config.ema_decay}", f"--mixup {req.config.mixup_p}",
+              f"--threads {req.threads}"]
     if req.config.ensemble > 1:
         parts.append(f"--ensemble {req.config.ensemble}")
+    if req.config.warp_p > 0:
+        parts.append(f"--warp {req.config.warp_p}")
     if req.teacher:
         parts += ["--teacher", f"--teacher-hears {req.teacher_hears}", f"--teacher-weight {req.config.teacher_weight}",
                   f"--teacher-temperature {req.config.teacher_temperature}"]

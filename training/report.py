@@ -204,10 +204,16 @@ def write_report(
             "## Calibration",
             "",
             f"The device computes softmax(logits / T) with T = {cal['temperature']}, fitted on the {cal['fitted_on']} "
-            "(minimum negative log-likelihood), so that `confidence` means probability. Expected calibration error "
-            f"({cal['bins']} bins, windows): valid {cal['valid']['ece_before']:.3f} -> {cal['valid']['ece_after']:.3f}, "
-            f"valid_room {cal['valid_room']['ece_before']:.3f} -> {cal['valid_room']['ece_after']:.3f} "
-            "(valid_room was not used for the fit).",
+            f"({cal.get('objective', 'minimum negative log-likelihood')}), so that `confidence` means probability.",
+            "",
+            "| windows | ECE at T = 1 | ECE at T | NLL at T = 1 | NLL at T |",
+            "|---|---|---|---|---|",
+            *(f"| {name} | {c['ece_before']:.3f} | {c['ece_after']:.3f} | {c['nll_before']:.3f} | {c['nll_after']:.3f} |"
+              for name, c in ((n, cal[n]) for n in ("valid", "valid_room", "pooled")
+                              if n in cal and "nll_before" in cal[n])),
+            "",
+            f"ECE over {cal['bins']} confidence bins. The NLL-optimal T is pulled up by genres the model never "
+            "learnt (wrong at any temperature) and raised the ECE; see `genred.training.calibration`.",
             "",
             "![reliability diagrams](reliability.png)",
         ]

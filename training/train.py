@@ -41,7 +41,7 @@ import numpy as np
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.windows import pad_frames
 
-from .augment import spec_augment
+from .augment import spec_augment, warp
 from .dataset import Track
 from .features import normalise_batch
 from .models import ModelSpec, build_model
@@ -66,6 +66,9 @@ class TrainConfig:
     specaug_p: float = 0.5
     mixup_p: float = 0.0
     mixup_alpha: float = 0.4
+    # Share of windows time-stretched (+-10 %) and pitch-shifted (+-2 mel bins) in the
+    # spectrogram (`augment.warp`); 0 draws nothing, so the default batches do not move.
+    warp_p: float = 0.0
     label_smoothing: float = 0.05
     teacher_weight: float = 1.0  # share of the teacher's soft label in the target (with a teacher)
     teacher_temperature: float = 1.0  # > 1 softens the teacher's soft labels (Hinton et al. 2015)
@@ -178,6 +181,8 @@ class WindowSampler:
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, epoch, step])
         raws, labels, softs = zip(*(self.draw_raw(rng) for _ in range(cfg.batch_size)))
+        if cfg.warp_p > 0:
+            raws = [warp(r, rng) if rng.uniform() < cfg.warp_p else r for r in raws]
         x, _ = normalise_batch(np.stack(raws), self.front_end, self.window)
         y = np.zeros((cfg.batch_size, self.n_classes), dtype=np.float32)
         y[np.arange(cfg.batch_size), labels] = 1.0
