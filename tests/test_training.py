@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -526,12 +527,19 @@ def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path):
         lists[name].write_text("".join(f"{t.genre}/{t.main_path.name}\n" for t in part))
     proc = subprocess.run([sys.executable, "-m", "genred.training.teacher_probe", "--data", str(gtzan_like),
                            "--train-list", str(lists["train"]), "--valid-list", str(lists["valid"]), "--c", "0.1",
-                           "--workers", "1", "--cache", str(tmp_path / "cache")],
-                          capture_output=True, text=True, timeout=300)
+                           "--workers", "1", "--cache", str(tmp_path / "cache"), "--int8"],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| ") and "%" in line]
     assert [r.split("|")[1].strip() for r in rows] == ["tags50", "penultimate200", "pooled1506"]
     assert "valid track recall per genre: " in proc.stdout
+    # The int8 teacher is scored against its float self on both sets.
+    assert re.search(r"int8 device model \(pooled1506, C=0.1\): \d+ KiB, [\d.]+ ms per window", proc.stdout)
+    pooled = [float(v) for v in re.findall(r"([\d.]+) %", rows[2])]
+    for name, float_track in (("valid", pooled[0]), ("valid_room", pooled[3])):
+        line = next(ln for ln in proc.stdout.splitlines() if ln.strip().startswith(f"{name}: track accuracy"))
+        got = re.match(r"\s*\w+: track accuracy ([\d.]+) % float -> ([\d.]+) % int8", line)
+        assert got and float(got.group(1)) == float_track and 0 <= float(got.group(2)) <= 100
 
 
 def test_exact_feature_cache_gives_what_the_device_computes(write_wav, tmp_path):

@@ -8,7 +8,7 @@ from the first block on), then the frequency axis is max-pooled away, then globa
 average (or, in `*_att`, an attention-weighted sum: softmax over time of a learnt
 per-step score) + global max over time (`wide_ds_att`: depthwise-separable
 blocks after the first), dropout, Dense logits (the device applies
-softmax with the temperature calibrated on valid, see `calibration`). Batch norm folds
+softmax with the temperature calibrated on valid and valid_room, see `calibration`). Batch norm folds
 into the convolutions at export, so the int8 graph is conv/pool/mean/max/fully-connected
 (+ softmax and batch matmul for attention) only.
 """

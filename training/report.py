@@ -212,8 +212,8 @@ def write_report(
               for name, c in ((n, cal[n]) for n in ("valid", "valid_room", "pooled")
                               if n in cal and "nll_before" in cal[n])),
             "",
-            f"ECE over {cal['bins']} confidence bins. The NLL-optimal T is pulled up by genres the model never "
-            "learnt (wrong at any temperature) and raised the ECE; see `genred.training.calibration`.",
+            f"ECE over {cal['bins']} confidence bins; `pooled` is both sets together. Why not the T of least NLL: "
+            "see `genred.training.calibration`.",
             "",
             "![reliability diagrams](reliability.png)",
         ]

@@ -8,7 +8,8 @@ For each layer (the 50 MSD tag logits, the 200-unit penultimate, the 1506 pooled
 features) and each C, a balanced logistic head is fitted on the clean train windows
 (every 31 frames) and scored on valid and valid_room, track and window level. With
 ``--int8`` the teacher (pooled features + the chosen head) is also converted to a
-full-integer int8 TFLite and timed on one thread, as the device would run it.
+full-integer int8 TFLite, timed on one thread as the device would run it, and scored on
+valid and valid_room against its float self (the int8 drop of the frozen-teacher option).
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ _LOG = logging.getLogger(__name__)
 LAYERS = ("tags50", "penultimate200", "pooled1506")
 
 
-def time_int8(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, repeats: int = 30) -> dict[str, float]:
-    """Pooled features -> head logits as one int8 graph: its size and ms per window (p50, one thread)."""
+def int8_teacher(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, repeats: int = 30,
+              score: dict[str, np.ndarray] | None = None) -> dict:
+    """Pooled features -> head logits as one int8 graph: its size and ms per window (p50,
+    one thread), and with ``score`` (name -> log-compressed windows) its probabilities
+    for those windows (``probs``: name -> (n, n_labels))."""
     import keras
 
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -63,7 +67,18 @@ def time_int8(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, repeat
         interp.invoke()
         if k >= 3:
             times.append(time.perf_counter() - t0)
-    return {"bytes": len(tflite), "ms_p50": 1000 * float(np.median(times)), "delegate": delegate}
+    out = interp.get_output_details()[0]
+    out_scale, out_zero = out["quantization"]
+    probs = {}
+    for name, windows in (score or {}).items():
+        z = np.empty((len(windows), n_labels), dtype=np.float64)
+        for i, w in enumerate(windows):
+            interp.set_tensor(inp["index"], np.clip(np.round(w / scale + zero), -128, 127).astype(np.int8)[None])
+            interp.invoke()
+            z[i] = (interp.get_tensor(out["index"])[0].astype(np.float64) - out_zero) * out_scale
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        probs[name] = (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return {"bytes": len(tflite), "ms_p50": 1000 * float(np.median(times)), "delegate": delegate, "probs": probs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,9 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(0)
         rep = log_compress(np.stack([windows_from_frames(it.variants[0], fe, win).x[0] for it in items[::2]][:200]) + offset)
         x = log_compress(sets["valid"].x[rng.choice(len(sets["valid"].x), 5, replace=False)] + offset)
-        r = time_int8(teacher.model, heads[("pooled1506", c)], rep, x, len(labels))
+        r = int8_teacher(teacher.model, heads[("pooled1506", c)], rep, x, len(labels),
+                      score={name: log_compress(ev.x + offset) for name, ev in sets.items()})
         print(f"\nteacher as an int8 device model (pooled1506, C={c}): {r['bytes'] / 1024:.0f} KiB, "
               f"{r['ms_p50']:.1f} ms per window (p50, one thread, {r['delegate']})")
+        for name, ev in sets.items():
+            f = track_scores(heads[("pooled1506", c)].probs(evals[name][2]), ev, len(labels))
+            q = track_scores(r["probs"][name], ev, len(labels))
+            print(f"  {name}: " + ", ".join(
+                f"{m.replace('_', ' ')} {100 * f[m]:.1f} % float -> {100 * q[m]:.1f} % int8"
+                for m in ("track_accuracy", "track_macro_recall", "window_accuracy")))
     return 0
 
 
