@@ -317,13 +317,12 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     for name, probs, labels_w in (("valid", raw_probs["valid"], valid.window_label),
                                   ("valid_room", raw_probs["valid_room"], valid_room.window_label),
                                   ("pooled", pooled_probs, pooled_labels)):
-        before = reliability(probs, labels_w)
-        after = reliability(apply_temperature(probs, temperature), labels_w)
+        scaled = apply_temperature(probs, temperature)
+        before, after = reliability(probs, labels_w), reliability(scaled, labels_w)
         if name != "pooled":
             reliabilities[name] = (before, after)
         calibration[name] = {"ece_before": round(before["ece"], 4), "ece_after": round(after["ece"], 4),
-                             "nll_before": round(nll(probs, labels_w), 4),
-                             "nll_after": round(nll(apply_temperature(probs, temperature), labels_w), 4)}
+                             "nll_before": round(nll(probs, labels_w), 4), "nll_after": round(nll(scaled, labels_w), 4)}
     _LOG.info("temperature %.3f: ECE valid %.3f -> %.3f, valid_room %.3f -> %.3f", temperature,
               calibration["valid"]["ece_before"], calibration["valid"]["ece_after"],
               calibration["valid_room"]["ece_before"], calibration["valid_room"]["ece_after"])

@@ -59,9 +59,13 @@ def int8_teacher(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, rep
         interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     scale, zero = inp["quantization"]
+
+    def quantised(w: np.ndarray) -> np.ndarray:
+        return np.clip(np.round(w / scale + zero), -128, 127).astype(np.int8)[None]
+
     times = []
     for k in range(repeats + 3):
-        q = np.clip(np.round(x[k % len(x)] / scale + zero), -128, 127).astype(np.int8)[None]
+        q = quantised(x[k % len(x)])
         t0 = time.perf_counter()
         interp.set_tensor(inp["index"], q)
         interp.invoke()
@@ -73,7 +77,7 @@ def int8_teacher(model, head, rep: np.ndarray, x: np.ndarray, n_labels: int, rep
     for name, windows in (score or {}).items():
         z = np.empty((len(windows), n_labels), dtype=np.float64)
         for i, w in enumerate(windows):
-            interp.set_tensor(inp["index"], np.clip(np.round(w / scale + zero), -128, 127).astype(np.int8)[None])
+            interp.set_tensor(inp["index"], quantised(w))
             interp.invoke()
             z[i] = (interp.get_tensor(out["index"])[0].astype(np.float64) - out_zero) * out_scale
         e = np.exp(z - z.max(axis=1, keepdims=True))

@@ -138,6 +138,11 @@ class WindowSampler:
         fr = front_end.frame_rate_hz
         self.crop_frames = (max(1, int(round(cfg.pad_crop_s[0] * fr))), max(1, int(round(cfg.pad_crop_s[1] * fr))))
 
+    def _crop_length(self, rng: np.random.Generator) -> int:
+        """Frames of a padded crop: 2-3 s, always shorter than a window."""
+        lo, hi, wf = *self.crop_frames, self.window.window_frames
+        return int(rng.integers(min(lo, wf - 1), min(hi, wf - 1) + 1))
+
     def draw_raw(self, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray | None]:
         """One un-normalised window (frames, mels), its label, and the teacher's soft label."""
         cfg, wf = self.cfg, self.window.window_frames
@@ -161,15 +166,13 @@ class WindowSampler:
             start = min(max(0, g * item.grid_hop + int(rng.integers(-j, j + 1))), n - wf)
             if item.kind == "full" and rng.uniform() < cfg.p_pad:
                 # a shorter crop inside the labelled window, wrap-padded like an excerpt
-                lo, hi = self.crop_frames
-                length = int(rng.integers(min(lo, wf - 1), min(hi, wf - 1) + 1))
+                length = self._crop_length(rng)
                 s0 = g * item.grid_hop + int(rng.integers(0, wf - length + 1))
                 return pad_frames(frames[s0 : s0 + length], wf), label, soft
             return frames[start : start + wf], label, soft
         if n >= wf:
             if item.kind == "full" and rng.uniform() < cfg.p_pad:
-                lo, hi = self.crop_frames
-                length = int(rng.integers(min(lo, wf - 1), min(hi, wf - 1) + 1))
+                length = self._crop_length(rng)
                 start = int(rng.integers(0, n - length + 1))
                 return pad_frames(frames[start : start + length], wf), label, None
             start = int(rng.integers(0, n - wf + 1))
@@ -355,7 +358,7 @@ def train(
     cfg: TrainConfig,
     front_end: LogMelParams,
     window: WindowParams,
-    threads: int = 2,
+    threads: int = 1,
 ) -> TrainResult:
     """Train one student, or with ``cfg.ensemble`` > 1 one per seed (``cfg.seed + i``),
     each selected on its own, and return a model that averages their logits (its
