@@ -29,6 +29,9 @@ ARCHITECTURES = {
     # 1x1 across channels), spent on wider blocks: as fast as `medium_att` in int8 here
     # (a 32-filter first block was 1.4x slower: its activations, not its multiply-adds); attention pooling.
     "wide_ds_att": ((16, 64, 128, 192), ((2, 2), (2, 2), (2, 2), (2, 1))),
+    # The music / not-music detector (training/detector.py): a quarter of `medium`'s
+    # filters; "is this music" needs far less than "which genre".
+    "detector": ((8, 16, 32, 48), ((2, 2), (2, 2), (2, 2), (2, 1))),
     # The seed report's CNN (docs/baselines.md): five blocks of 3x3 conv, batch norm,
     # ReLU, 2x2 max-pool, then flatten and Dense logits (no global pooling, no dropout).
     "report_cnn": ((8, 16, 32, 64, 128), ((2, 2),) * 5),

@@ -1,0 +1,122 @@
+"""The music / not-music detector's training side: corpus, mixes, sampler, export, scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.training.augment import RoomParams
+from genred.training.detector import LABELS, DetectorConfig, Int8Detector, Item, Sampler, music_probability
+from genred.training.detector_data import MUSIC, NOT_MUSIC, Clip, clip_frames, make_mixes, nonmusic_clips
+
+FE = LogMelParams()
+WIN = WindowParams()
+SR = FE.sample_rate_hz
+
+
+def _tone_clip(key: str, label: int, category: str, group: str, seconds: float = 4.0, seed: int = 0) -> Clip:
+    def make() -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        t = np.arange(int(seconds * SR)) / SR
+        if label == MUSIC:  # a chord with a beat: pulses every 0.5 s
+            env = np.exp(-8.0 * (t % 0.5))
+            return (0.2 * env * sum(np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))).astype(np.float32)
+        return (0.1 * rng.standard_normal(t.size)).astype(np.float32)
+
+    return Clip(key, label, category, group, make=make, recipe=f"test|{key}|{seconds}|{seed}")
+
+
+def test_nonmusic_index_groups_by_source_and_category(tmp_path):
+    for name in ("speech_a_1.flac", "speech_a_2.flac", "noise_a_1.flac", "noise_b_1.flac"):
+        sf.write(tmp_path / name, np.zeros(1600, np.float32), SR)
+    rows = [
+        "file\tsource_repo\tcategory",
+        "speech_a_1.flac\torg/a\tspeech",
+        "speech_a_2.flac\torg/a\tspeech",
+        "noise_a_1.flac\torg/a\tnoise",
+        "noise_b_1.flac\torg/b\tnoise",
+        "gone.flac\torg/c\tspeech",  # listed but absent: left out
+    ]
+    (tmp_path / "SOURCES.tsv").write_text("\n".join(rows) + "\n")
+    clips = nonmusic_clips(tmp_path)
+    assert [(c.path.name, c.category, c.group, c.label) for c in clips] == [
+        ("speech_a_1.flac", "speech", "speech:org/a", NOT_MUSIC),
+        ("speech_a_2.flac", "speech", "speech:org/a", NOT_MUSIC),
+        ("noise_a_1.flac", "noise", "noise:org/a", NOT_MUSIC),
+        ("noise_b_1.flac", "noise", "noise:org/b", NOT_MUSIC),
+    ]
+
+
+def test_mixes_are_music_made_only_of_the_clips_given():
+    music = [_tone_clip(f"m{i}", MUSIC, "music", f"artist{i}", seed=i) for i in range(3)]
+    talk = [_tone_clip(f"s{i}", NOT_MUSIC, "speech", f"voice{i}", seed=10 + i) for i in range(2)]
+    mixes = make_mixes(music, talk, 12, seed=5, front_end=FE)
+    assert len(mixes) == 12
+    assert {m.label for m in mixes} == {MUSIC} and {m.category for m in mixes} == {"mix"}
+    parts = {tuple(m.recipe.split("|")[1:3]) for m in mixes}
+    assert {a for a, _ in parts} <= {"m0", "m1", "m2"} and {b for _, b in parts} <= {"s0", "s1"}
+    assert {m.group for m in mixes} <= {"artist0", "artist1", "artist2"}  # a mix belongs to its music's session
+    assert [m.recipe for m in make_mixes(music, talk, 12, seed=5, front_end=FE)] == [m.recipe for m in mixes]
+    assert [m.recipe for m in make_mixes(music, talk, 12, seed=6, front_end=FE)] != [m.recipe for m in mixes]
+    y = mixes[0].make()
+    assert y.shape == (8 * SR,) and np.all(np.isfinite(y)) and 0.49 < np.max(np.abs(y)) <= 0.5
+
+
+def test_clip_frames_are_cached_and_the_room_copy_differs(tmp_path):
+    clip = _tone_clip("m", MUSIC, "music", "a")
+    clean = clip_frames(clip, FE, RoomParams(), None, tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    again = clip_frames(clip, FE, RoomParams(), None, tmp_path)
+    np.testing.assert_array_equal(clean, again)
+    room = clip_frames(clip, FE, RoomParams(), 123, tmp_path)
+    assert room.shape == clean.shape and not np.allclose(room, clean, atol=1.0)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+def _items(tmp_path) -> list[Item]:
+    clips = [_tone_clip("m", MUSIC, "music", "a"), _tone_clip("n", NOT_MUSIC, "noise", "b", seed=3),
+             _tone_clip("s", NOT_MUSIC, "speech", "c", seconds=2.0, seed=4)]  # shorter than a window: padded
+    return [Item(c, (clip_frames(c, FE, RoomParams(), None, tmp_path),)) for c in clips]
+
+
+def test_sampler_batches_are_balanced_and_seeded(tmp_path):
+    cfg = DetectorConfig(batch_size=16)
+    sampler = Sampler(_items(tmp_path), cfg, FE, WIN)
+    x, y = sampler.batch(0, 0)
+    assert x.shape == (16, WIN.window_frames, FE.n_mels, 1) and y.shape == (16, 2)
+    assert y[:, 1].sum() == 8 and y[:, 0].sum() == 8
+    x2, y2 = sampler.batch(0, 0)
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert not np.array_equal(sampler.batch(0, 1)[0], x)
+    with pytest.raises(ValueError, match="no training clips for no_music"):
+        Sampler(_items(tmp_path)[:1], cfg, FE, WIN)
+
+
+def test_music_probability_is_the_softmax_of_the_music_logit():
+    logits = np.array([[0.0, 0.0], [-2.0, 2.0], [3.0, -1.0]], np.float32)
+    p = music_probability(logits)
+    np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(-4.0)), 1 / (1 + np.exp(4.0))], rtol=1e-6)
+    np.testing.assert_allclose(music_probability(logits, temperature=2.0)[1], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
+    assert LABELS == ("no_music", "music")
+
+
+def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):
+    pytest.importorskip("tensorflow")
+    from genred.training.detector import export_int8, representative, train_detector
+    from genred.training.train import predict
+
+    items = _items(tmp_path)
+    cfg = DetectorConfig(epochs=2, steps_per_epoch=6, batch_size=8, representative_n=20)
+    model, history = train_detector(items, cfg, FE, WIN)
+    assert [h["epoch"] for h in history] == [1, 2]
+    rep = representative(items, cfg, FE, WIN)
+    tflite, spec_in, spec_out = export_int8(model, rep)
+    assert spec_in.dtype == "int8" and spec_in.shape == (1, WIN.window_frames, FE.n_mels, 1)
+    assert spec_out.dtype == "int8" and spec_out.shape == (1, 2)
+    x = rep[:10, ..., 0]
+    p_int8 = music_probability(Int8Detector(tflite).logits(x))
+    p_float = predict(model, x)[:, 1]
+    assert np.max(np.abs(p_int8 - p_float)) < 0.1

@@ -1,0 +1,193 @@
+"""The music / not-music detector: a small CNN on the genre model's own normalised
+log-mel window, exported full-integer int8 as the bundle's ``music.tflite``.
+
+It is a second model rather than a head on the genre student, so the genre model's
+numbers do not move when the detector is retrained, and the same detector serves any
+bundle with this front end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.dsp.windows import pad_frames
+
+from .augment import spec_augment
+from .detector_data import MUSIC, NOT_MUSIC, Clip
+from .features import normalise_batch, windows_from_frames
+
+_LOG = logging.getLogger(__name__)
+
+LABELS = ("no_music", "music")
+# What a training batch is made of. Within "not music", speech and noise share equally;
+# within music, one window in four has talk or household noise over it.
+CATEGORY_SHARE = {NOT_MUSIC: {"speech": 0.5, "noise": 0.5}, MUSIC: {"music": 0.75, "mix": 0.25}}
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    arch: str = "detector"
+    epochs: int = 12
+    steps_per_epoch: int = 150
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    seed: int = 1
+    room_copies: int = 2  # room variants of each training clip, besides the clean one
+    p_clean: float = 0.34
+    specaug_p: float = 0.5
+    band_limit_p: float = 0.2  # some sources reach 4 kHz only: bandwidth must not say "speech"
+    dropout: float = 0.2
+    threads: int = 1
+    representative_n: int = 300
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Item:
+    """A clip with its frames: variant 0 clean, then room copies."""
+
+    clip: Clip
+    variants: tuple[np.ndarray, ...]
+
+
+class Sampler:
+    """Deterministic batches: batch (epoch, step) depends only on the seed and on them."""
+
+    def __init__(self, items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams) -> None:
+        self.cfg, self.front_end, self.window = cfg, front_end, window
+        self.pools: dict[int, list[tuple[float, np.ndarray, np.ndarray]]] = {}
+        for label, shares in CATEGORY_SHARE.items():
+            pools = []
+            for cat, share in shares.items():
+                idx = np.array([i for i, it in enumerate(items) if it.clip.category == cat and it.clip.label == label])
+                if idx.size:
+                    w = np.array([items[i].clip.weight * np.sqrt(max(1.0, items[i].variants[0].shape[0] / 187)) for i in idx])
+                    pools.append((share, idx, w / w.sum()))
+            total = sum(s for s, _, _ in pools)
+            self.pools[label] = [(s / total, idx, p) for s, idx, p in pools]
+        missing = [LABELS[k] for k, v in self.pools.items() if not v]
+        if missing:
+            raise ValueError(f"no training clips for {', '.join(missing)}")
+        self.items = items
+
+    def draw(self, rng: np.random.Generator, label: int) -> np.ndarray:
+        pools = self.pools[label]
+        share, idx, p = pools[int(rng.choice(len(pools), p=[s for s, _, _ in pools]))]
+        item = self.items[int(idx[rng.choice(len(idx), p=p)])]
+        v = 0 if len(item.variants) == 1 or rng.uniform() < self.cfg.p_clean else 1 + int(rng.integers(len(item.variants) - 1))
+        frames, wf = item.variants[v], self.window.window_frames
+        if frames.shape[0] < wf:
+            return pad_frames(frames, wf)
+        start = int(rng.integers(0, frames.shape[0] - wf + 1))
+        return frames[start : start + wf]
+
+    def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, epoch, step])
+        labels = rng.permutation(np.arange(cfg.batch_size) % 2)
+        raws = np.stack([self.draw(rng, int(y)) for y in labels])
+        for i in range(len(raws)):
+            if rng.uniform() < cfg.band_limit_p:
+                # A 4 kHz source: the bands above are at the floor of the window.
+                cut = int(rng.integers(60, 80))
+                raws[i, :, cut:] = np.minimum(raws[i, :, cut:], raws[i].min())
+        x, _ = normalise_batch(raws, self.front_end, self.window)
+        for i in range(len(x)):
+            spec_augment(x[i], rng, p=cfg.specaug_p)
+        y = np.zeros((cfg.batch_size, 2), dtype=np.float32)
+        y[np.arange(cfg.batch_size), labels] = 1.0
+        return x[..., None], y
+
+
+def train_detector(items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams):
+    """A Keras model (logits over LABELS), trained for ``cfg.epochs`` (no selection: the
+    epoch count is chosen by cross-validation, so nothing here looks at test clips)."""
+    import keras
+
+    from .models import ModelSpec, build_model
+    from .train import set_determinism
+
+    set_determinism(cfg.seed, cfg.threads)
+    model = build_model(ModelSpec(cfg.arch, dropout=cfg.dropout), window.window_frames, front_end.n_mels, 2)
+    total = cfg.epochs * cfg.steps_per_epoch
+    model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg.learning_rate, total, alpha=0.05)),
+                  loss=keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["categorical_accuracy"])
+    sampler = Sampler(items, cfg, front_end, window)
+    history = []
+    for epoch in range(cfg.epochs):
+        t0 = time.perf_counter()
+        losses, accs = [], []
+        for step in range(cfg.steps_per_epoch):
+            loss, acc = model.train_on_batch(*sampler.batch(epoch, step))
+            losses.append(float(loss))
+            accs.append(float(acc))
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": float(np.mean(accs)),
+                        "train_s": time.perf_counter() - t0})
+        _LOG.info("detector epoch %d/%d: loss %.4f acc %.4f (%.0f s)", epoch + 1, cfg.epochs, history[-1]["loss"],
+                  history[-1]["train_accuracy"], history[-1]["train_s"])
+    return model, history
+
+
+def representative(items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams) -> np.ndarray:
+    """Calibration windows for the int8 converter: drawn like training batches, unaugmented."""
+    plain = DetectorConfig(**{**cfg.to_dict(), "specaug_p": 0.0, "band_limit_p": 0.0, "batch_size": 50, "seed": cfg.seed + 1000})
+    sampler = Sampler(items, plain, front_end, window)
+    return np.concatenate([sampler.batch(0, s)[0] for s in range(-(-cfg.representative_n // 50))])[: cfg.representative_n]
+
+
+def export_int8(model, rep: np.ndarray) -> tuple[bytes, Any, Any]:
+    from .export import convert_int8, tensor_specs
+
+    tflite = convert_int8(model, rep)
+    spec_in, spec_out = tensor_specs(tflite)
+    return tflite, spec_in, spec_out
+
+
+class Int8Detector:
+    """P(music) of normalised windows through the exported int8 model (ai_edge_litert)."""
+
+    def __init__(self, tflite: bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interp = Interpreter(model_content=tflite, num_threads=1)
+        self._interp.allocate_tensors()
+        self._in = self._interp.get_input_details()[0]
+        self._out = self._interp.get_output_details()[0]
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        s_in, z_in = self._in["quantization"]
+        s_out, z_out = self._out["quantization"]
+        out = np.empty((len(x), 2), dtype=np.float32)
+        buf = np.zeros(self._in["shape"], dtype=np.int8)
+        for i, w in enumerate(x):
+            buf[0, :, :, 0] = np.clip(np.rint(w / s_in) + z_in, -128, 127)
+            self._interp.set_tensor(self._in["index"], buf)
+            self._interp.invoke()
+            out[i] = (self._interp.get_tensor(self._out["index"])[0].astype(np.float32) - z_out) * s_out
+        return out
+
+
+def music_probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = (logits - logits.max(axis=1, keepdims=True)) / temperature
+    e = np.exp(z.astype(np.float64))
+    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
+
+
+def clip_windows(frames: np.ndarray, front_end: LogMelParams, window: WindowParams, hop_frames: int):
+    """The device's windows of one clip at the device's hop (levels for the silence gate)."""
+    return windows_from_frames(frames, front_end, window, hop_frames)
+
+
+def save(path: Path, tflite: bytes) -> None:
+    from .export import write_atomic
+
+    write_atomic(path, tflite)

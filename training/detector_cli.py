@@ -1,0 +1,65 @@
+"""`python -m genred.training.detector_cli {cv,summary,build}`: the music detector's
+cross-validation and the shipped build.
+
+    cv --fold N     train on the other folds, score fold N (clean and room), save its scores
+    summary         gather the folds' scores, replay them through the smoother, print/write
+    build           train on every clip, export music.tflite into a bundle, declare it in model.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from genred.dsp.errors import GenredError
+
+_LOG = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m genred.training.detector_cli",
+                                description="Train and cross-validate the music / not-music detector.")
+    p.add_argument("command", choices=("cv", "summary", "build"))
+    p.add_argument("--data", type=Path, default=Path("../shared/data/gtzan"), help="GTZAN folder (music)")
+    p.add_argument("--nonmusic", type=Path, default=Path("../shared/data/nonmusic"), help="real speech and noise")
+    p.add_argument("--speech", type=Path, default=None, help="synthetic speech folder (make speech) with SOURCES.tsv")
+    p.add_argument("--pool", type=Path, default=None, help="a folder of unlabelled music (make pool)")
+    p.add_argument("--synth-noise", type=int, default=0, help="synthetic noise clips per kind (0: none)")
+    p.add_argument("--folds", type=int, default=4)
+    p.add_argument("--fold", type=int, default=None, help="cv: the fold to score (default: all, one after another)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--out", type=Path, required=True, help="cv/summary: the run folder; build: the bundle folder")
+    p.add_argument("--genre-model", type=Path, default=None, help="the genre bundle scored with it (default: shipped)")
+    p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-detector")
+    p.add_argument("--debug", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        from .detector_run import run
+
+        run(args)
+    except GenredError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    rc = main()
+    _LOG.info("done in %.0f s", time.time() - t0)
+    sys.exit(rc)

@@ -1,0 +1,152 @@
+"""Cross-validation of the music detector, and the scores that decide it.
+
+A fold trains on the other folds' clips (and mixes made from them), exports int8, and
+scores its own clips at the device's hop, clean and through a room copy no training
+clip was made with. What a fold keeps per clip (window P(music), level, the shipped
+genre model's probabilities) lets the smoothing be tuned afterwards without
+retraining: `stream_scores` replays each clip as its own stream through the daemon's
+`Smoother`, which is what the sensor publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE, Smoother, SmootherParams
+
+from .detector import DetectorConfig, Int8Detector, Item, export_int8, music_probability, representative, train_detector
+from .detector_data import MUSIC, Clip, clip_frames, make_mixes, room_seed
+from .features import windows_from_frames
+
+_LOG = logging.getLogger(__name__)
+
+TEST_ROOM = 9  # the room copy scored: never one a training clip was made with (0 .. room_copies-1)
+MIXES_PER_FOLD = 150
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """One scored clip variant: every window at the device's hop."""
+
+    key: str
+    category: str
+    label: int
+    variant: str  # "clean" | "room"
+    p_music: np.ndarray  # (n,) raw P(music) of each window
+    level_db: np.ndarray  # (n,)
+    genre_probs: np.ndarray  # (n, genres) of the genre model, for the smoother
+    hop_s: float
+
+
+def items_for(clips: Sequence[Clip], cfg: DetectorConfig, fe: LogMelParams, room, cache_dir) -> list[Item]:
+    out = []
+    for c in clips:
+        try:
+            variants = [clip_frames(c, fe, room, None, cache_dir)]
+            variants += [clip_frames(c, fe, room, room_seed(c, i), cache_dir) for i in range(cfg.room_copies)]
+        except Exception as exc:  # noqa: BLE001 - an unreadable clip is skipped and named
+            _LOG.warning("skipping %s: %s", c.key, exc)
+            continue
+        out.append(Item(c, tuple(variants)))
+    return out
+
+
+def fold_mixes(clips: Sequence[Clip], fold_seed: int, fe: LogMelParams, n: int = MIXES_PER_FOLD) -> list[Clip]:
+    music = [c for c in clips if c.category == "music"]
+    others = [c for c in clips if c.category in ("speech", "noise")]
+    return make_mixes(music, others, n, fold_seed, fe)
+
+
+def score_clips(tflite: bytes, clips: Sequence[Clip], genre, fe: LogMelParams, window: WindowParams, room, cache_dir,
+                hop_frames: int) -> list[ClipScore]:
+    """Every window of each clip, clean and through the test room, through the int8 detector
+    and the genre classifier (``genre``: a TfliteClassifier, or None for zeros)."""
+    det = Int8Detector(tflite)
+    hop_s = hop_frames * fe.hop_length / fe.sample_rate_hz
+    out = []
+    for c in clips:
+        for variant, seed in (("clean", None), ("room", room_seed(c, TEST_ROOM))):
+            try:
+                frames = clip_frames(c, fe, room, seed, cache_dir)
+            except Exception as exc:  # noqa: BLE001
+                _LOG.warning("skipping %s: %s", c.key, exc)
+                break
+            ws = windows_from_frames(frames, fe, window, hop_frames)
+            p = music_probability(det.logits(ws.x))
+            g = np.stack([genre.predict(x) for x in ws.x]) if genre is not None else np.zeros((len(ws.x), 10), np.float32)
+            out.append(ClipScore(c.key, c.category, c.label, variant, p, ws.level_db.astype(np.float32), g, hop_s))
+    return out
+
+
+def run_fold(train_clips: Sequence[Clip], test_clips: Sequence[Clip], fold_seed: int, cfg: DetectorConfig, fe, window, room,
+             cache_dir, genre, hop_frames: int) -> tuple[list[ClipScore], list[dict[str, Any]]]:
+    train_all = list(train_clips) + fold_mixes(train_clips, fold_seed * 2 + 1, fe, 3 * MIXES_PER_FOLD)
+    test_all = list(test_clips) + fold_mixes(test_clips, fold_seed * 2 + 2, fe)
+    items = items_for(train_all, cfg, fe, room, cache_dir)
+    model, history = train_detector(items, cfg, fe, window)
+    tflite, _, _ = export_int8(model, representative(items, cfg, fe, window))
+    return score_clips(tflite, test_all, genre, fe, window, room, cache_dir, hop_frames), history
+
+
+def save_scores(path: Path, scores: Sequence[ClipScore]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {}
+    meta = []
+    for i, s in enumerate(scores):
+        arrays[f"p{i}"], arrays[f"l{i}"], arrays[f"g{i}"] = s.p_music, s.level_db, s.genre_probs.astype(np.float16)
+        meta.append({"key": s.key, "category": s.category, "label": s.label, "variant": s.variant, "hop_s": s.hop_s})
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez_compressed(path, **arrays)
+
+
+def load_scores(path: Path) -> list[ClipScore]:
+    z = np.load(path)
+    meta = json.loads(str(z["meta"]))
+    return [ClipScore(m["key"], m["category"], m["label"], m["variant"], z[f"p{i}"], z[f"l{i}"],
+                      z[f"g{i}"].astype(np.float32), m["hop_s"]) for i, m in enumerate(meta)]
+
+
+def window_scores(scores: Sequence[ClipScore], threshold: float = 0.5) -> dict[str, float]:
+    """Raw (unsmoothed) window errors, silence-gated windows left out."""
+    out = {}
+    for label, name in ((MUSIC, "music"), (0, "not_music")):
+        p = np.concatenate([s.p_music[s.level_db >= -55.0] for s in scores if s.label == label] or [np.zeros(0)])
+        wrong = p < threshold if label == MUSIC else p >= threshold
+        out[f"{name}_windows"] = int(p.size)
+        out[f"{name}_window_error"] = float(wrong.mean()) if p.size else float("nan")
+    return out
+
+
+def stream_scores(scores: Sequence[ClipScore], params: SmootherParams, labels: Sequence[str]) -> dict[str, Any]:
+    """Each clip as its own stream through the Smoother: the share of not-music windows
+    that publish a genre, and of music windows that publish no_music (silence windows,
+    which the level gate decides, are counted apart)."""
+    counts = {"not_music": [0, 0], "music": [0, 0]}  # [windows not silent, wrong]
+    per_category: dict[str, list[int]] = {}
+    for s in scores:
+        sm = Smoother(labels, params)
+        name = "music" if s.label == MUSIC else "not_music"
+        for i in range(len(s.p_music)):
+            st = sm.process(s.genre_probs[i], float(s.level_db[i]), (i + 1) * s.hop_s, music_probability=float(s.p_music[i]))
+            if st.status == STATUS_SILENCE:
+                continue
+            wrong = (st.status == STATUS_NO_MUSIC) if s.label == MUSIC else (st.genre is not None)
+            counts[name][0] += 1
+            counts[name][1] += int(wrong)
+            cat = per_category.setdefault(f"{s.category}/{s.variant}", [0, 0])
+            cat[0] += 1
+            cat[1] += int(wrong)
+    return {
+        "not_music_publishing_genre": counts["not_music"][1] / max(1, counts["not_music"][0]),
+        "music_publishing_no_music": counts["music"][1] / max(1, counts["music"][0]),
+        "windows": {k: v[0] for k, v in counts.items()},
+        "per_category": {k: {"windows": v[0], "wrong": v[1] / max(1, v[0])} for k, v in sorted(per_category.items())},
+    }
