@@ -59,14 +59,16 @@ def write_wav(tmp_path):
 
 @pytest.fixture(scope="session")
 def music_detectors(tmp_path_factory) -> dict:
-    """Three tiny detectors, built once per session (tests/detectors.py): "speech" says
-    P(music) ~ 0.03, "music" ~ 0.97 (both int8), "float_music" ~ 0.97 in float32."""
+    """Four tiny detectors, built once per session (tests/detectors.py): "speech" says
+    P(music) ~ 0.03, "music" ~ 0.97 (both int8), "float_music" ~ 0.97 in float32, and
+    "tonal" (int8) hears music in chords and none in white noise."""
     pytest.importorskip("tensorflow", reason="the test detectors are built with TensorFlow (the train extra)")
     from detectors import build_detector
 
     folder = tmp_path_factory.mktemp("detectors")
     made = {}
-    for kind, p, dtype in (("speech", 0.03, "int8"), ("music", 0.97, "int8"), ("float_music", 0.97, "float32")):
+    kinds = (("speech", 0.03, "int8"), ("music", 0.97, "int8"), ("float_music", 0.97, "float32"), ("tonal", None, "int8"))
+    for kind, p, dtype in kinds:
         path = folder / f"{kind}.tflite"
         made[kind] = (path, build_detector(path, p, dtype))
     return made

@@ -1,8 +1,11 @@
 """Tiny music / not-music detectors for the tests, built with TensorFlow like the real one.
 
-Each says about the same P(music) for any window (average pooling, then a dense
-layer whose bias carries the answer), so a test decides what the detector hears.
-``music_detector_entry`` is what the lead's training writes into model.json.
+Average pooling, then a dense layer. With ``p_music`` the bias carries the answer:
+about that P(music) for any window, so a test decides what the detector hears.
+Without it the detector is "tonal": it hears music in a window whose mean normalised
+log-mel is low (chords: about -26 dB, tests/signals.music_like) and no music in a
+flat spectrum (white noise: about -1 dB), switching at -13 dB.
+The entry returned is what the lead's training writes into model.json.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import numpy as np
 WINDOW_SHAPE = (187, 96, 1)  # the shipped front end's window
 
 
-def build_detector(path: Path, p_music: float, dtype: str = "int8") -> dict[str, Any]:
+def build_detector(path: Path, p_music: float | None, dtype: str = "int8") -> dict[str, Any]:
     """Write a TFLite detector to ``path``; return its ``music_detector`` entry (file = its name)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
@@ -31,12 +34,17 @@ def build_detector(path: Path, p_music: float, dtype: str = "int8") -> dict[str,
     x = tf.keras.layers.GlobalAveragePooling2D()(inputs)
     dense = tf.keras.layers.Dense(2)
     model = tf.keras.Model(inputs, dense(x))
-    half = math.log(p_music / (1 - p_music)) / 2
-    # A tiny kernel, not zero: an all-zero weight tensor quantises to a degenerate scale.
-    dense.set_weights([np.full((1, 2), 1e-4, np.float32), np.array([-half, half], np.float32)])
+    if p_music is None:  # logit(music) - logit(no music) = -0.5 * (mean + 13)
+        dense.set_weights([np.array([[0.25, -0.25]], np.float32), np.array([3.25, -3.25], np.float32)])
+    else:
+        half = math.log(p_music / (1 - p_music)) / 2
+        # A tiny kernel, not zero: an all-zero weight tensor quantises to a degenerate scale.
+        dense.set_weights([np.full((1, 2), 1e-4, np.float32), np.array([-half, half], np.float32)])
     if dtype == "int8":
-        rep = np.random.default_rng(0).normal(-20.0, 10.0, (8, *WINDOW_SHAPE)).astype(np.float32)
-        content = convert_int8(model, rep)
+        rng = np.random.default_rng(0)
+        # Calibration windows whose means span the music and the noise ones.
+        rep = rng.normal(0.0, 5.0, (8, *WINDOW_SHAPE)) + np.linspace(-40.0, 5.0, 8)[:, None, None, None]
+        content = convert_int8(model, rep.astype(np.float32))
     else:
         content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     path.write_bytes(content)

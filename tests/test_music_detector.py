@@ -127,3 +127,13 @@ def test_pipeline_gives_each_window_its_music_probability(make_bundle):
     plain = Pipeline(TfliteClassifier.from_path(make_bundle(None, name="plain")), 44100)
     plain.process(x)
     assert plain.times.music_s == 0.0
+
+
+def test_tonal_detector_hears_chords_as_music_and_noise_as_none(make_bundle):
+    # The test detector the daemon tests use for music -> no music within one stream.
+    pipe = Pipeline(TfliteClassifier.from_path(make_bundle("tonal")), 16000)
+    noise = (0.1 * np.random.default_rng(0).standard_normal(16000 * 6)).astype(np.float32)
+    music = [r.music_probability for r in pipe.process(music_like(6.0, 16000))]
+    pipe.reset()
+    talk = [r.music_probability for r in pipe.process(noise)]
+    assert min(music) > 0.95 and max(talk) < 0.05
