@@ -11,7 +11,7 @@ NEED_VENV := $(shell $(PYTHON) -c 'import ensurepip' 2>/dev/null || echo python3
 RUN_APT = $(NEED_VENV) libportaudio2 libsndfile1
 TEST_APT = $(RUN_APT) mosquitto mosquitto-clients systemd
 
-.PHONY: run test model clean
+.PHONY: run test model pool speech clean
 
 # The runtime set only: what a device installs (no TensorFlow, no test tools).
 $(RUN_VENV)/.installed: pyproject.toml
@@ -61,6 +61,13 @@ model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \
 		--train-list $(GTZAN)/train_filtered.txt --valid-list $(GTZAN)/valid_filtered.txt \
 		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
+
+# Unlabelled music for training (never committed, never read by the tests): Debian's free
+# game soundtracks, fetched with apt-get download (nothing installed) and unpacked to audio
+# only, one folder per package (about 800 MB of downloads). Idempotent; POOL=DIR elsewhere.
+POOL ?= .cache/pool
+pool: $(VENV)/.installed
+	$(VENV)/bin/python -m genred.training.pool fetch --pool $(POOL)
 
 clean:
 	rm -rf $(VENV) $(RUN_VENV) .cache .pytest_cache *.egg-info

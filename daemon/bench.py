@@ -200,7 +200,10 @@ def _measure_pipeline(blocks: list[np.ndarray], rate_hz: int, model: Path, threa
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     # No flush(): a live stream never ends, and flush() resets the stage times.
     st = pipeline.times
-    stages = {"resample": st.resample_s, "front_end": st.front_end_s, "model": st.model_s, "smoothing": st.smoothing_s}
+    stages = {"resample": st.resample_s, "front_end": st.front_end_s, "model": st.model_s}
+    if pipeline.music_detector is not None:
+        stages["music_detector"] = st.music_s
+    stages["smoothing"] = st.smoothing_s
     total = sum(stages.values()) or 1.0
     return {
         "cpu_s": cpu,
@@ -219,6 +222,7 @@ def _measure_pipeline(blocks: list[np.ndarray], rate_hz: int, model: Path, threa
         "stage_s": stages,
         "stage_share": {k: v / total for k, v in stages.items()},
         "name": classifier.metadata.name,
+        "music_detector": None if pipeline.music_detector is None else str(pipeline.music_detector.path),
     }
 
 
@@ -455,6 +459,7 @@ def run_bench(
         "threads": threads,
         "pinned_cpus": cpus,
         "model": {"path": str(model_path), "name": ours["name"]},
+        "music_detector": ours["music_detector"],
         "machine": _machine(),
     }
     if ref is not None:
@@ -503,7 +508,8 @@ def format_bench(r: dict[str, Any]) -> str:
     ref = r["reference"]
     lines = [
         f"genred bench: {r['audio_s']:.1f} s of {r['audio']}",
-        f"  model {r['model']['name']} ({r['model']['path']})",
+        f"  model {r['model']['name']} ({r['model']['path']})"
+        + (f", music detector {r['music_detector']}" if r.get("music_detector") else ", no music detector"),
         (
             f"  window {r['window_s']:.3f} s, hop {r['hop_s']:.3f} s, {r['block_s']:g} s blocks, "
             f"{r['threads']} interpreter thread{'s' if r['threads'] != 1 else ''}, {pin}"
@@ -530,7 +536,11 @@ def format_bench(r: dict[str, Any]) -> str:
             f"p95 {r['window_ms_p95']:.2f} ms (model alone p50 {r['model_ms_p50']:.2f} ms, "
             f"p95 {r['model_ms_p95']:.2f} ms)"
         ),
-        "  stage share: " + ", ".join(f"{k.replace('_', ' ')} {v * 100:.0f} %" for k, v in r["stage_share"].items()),
+        "  stage share: " + ", ".join(f"{k.replace('_', ' ')} {v * 100:.0f} %" for k, v in r["stage_share"].items())
+        + (
+            f" (music detector {r['stage_s']['music_detector'] * 1e3 / r['windows']:.2f} ms per window)"
+            if "music_detector" in r["stage_s"] and r["windows"] else ""
+        ),
         (
             f"  start-up {r['startup_s']:.3f} s = interpreter + numpy {r['startup']['interpreter_s']:.3f} s"
             f" + runtime imports {r['startup']['import_s']:.3f} s + model load {r['startup']['model_load_s']:.3f} s"

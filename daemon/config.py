@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from genred.dsp.errors import GenredError, one_line
-from genred.dsp.smoothing import SMOOTHING_RANGES
+from genred.dsp.smoothing import SMOOTHING_RANGES, music_thresholds_problem
 
 from .settings import MqttSettings, Settings
 
@@ -282,6 +282,13 @@ def _check_relations(s: Settings, ctx: _Context) -> None:
         raise ctx.error("mqtt.reconnect_max_s",
                         f"must be >= mqtt.reconnect_min_s ({m.reconnect_min_s:g} s), not {m.reconnect_max_s:g}",
                         "mqtt.reconnect_min_s")
+    sm = s.smoothing
+    if sm.music_on is not None and sm.music_off is not None:
+        # Only when both are given: the other's value comes from the model (checked at start).
+        problem = music_thresholds_problem(sm.music_on, sm.music_off)
+        if problem is not None:
+            raise ctx.error("smoothing.music_off", f"must be {problem.replace('music_on', 'smoothing.music_on')}",
+                            "smoothing.music_on")
     if m.password is not None and m.password_file is not None:
         raise ctx.error("mqtt.password_file", "give mqtt.password or mqtt.password_file, not both", "mqtt.password")
     if (m.tls.cert_file is None) != (m.tls.key_file is None):

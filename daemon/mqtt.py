@@ -4,7 +4,7 @@ Topics, under ``<topic_prefix>/<device_id>/``:
 
 =============  ========  =====================================================
 availability   retained  ``online`` / ``offline`` (``offline`` is the last will)
-state          retained  JSON: genre, confidence, status, since, probabilities, model
+state          retained  JSON: genre, confidence, status, since, probabilities, music_probability, model
 event          QoS 1     JSON on each genre change; queued while the broker is away
 probabilities  QoS 0     JSON every window (optional); dropped while disconnected
 status         retained  JSON diagnostics
@@ -371,8 +371,12 @@ class MqttPublisher:
                 "genre",
                 name="Genre",
                 icon="mdi:music",
-                # No genre while silent or unsure: show the status instead of "unknown".
-                value_template="{{ value_json.genre if value_json.genre is not none else value_json.status }}",
+                # No genre while silent, unsure or without music: show the status instead
+                # of "unknown", readable ("no_music" -> "no music").
+                value_template=(
+                    "{{ value_json.genre if value_json.genre is not none"
+                    " else value_json.status | replace('_', ' ') }}"
+                ),
                 json_attributes_topic=self.topics["state"],
             ),
             config(

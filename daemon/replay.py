@@ -22,23 +22,48 @@ from genred.dsp.dataset import find_track_file, read_split_list
 from genred.dsp.errors import AudioError, GenredError
 from genred.dsp.metrics import scores
 from genred.dsp.pipeline import Pipeline, WindowResult
+from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE
 
 _LOG = logging.getLogger(__name__)
 
 BLOCK_S = 0.25  # read size: small enough to pace --realtime smoothly
 
+# States that say there is no music to name: their windows show no genre and do not
+# vote in replay's verdict ("uncertain" is music of an unclear genre: it votes).
+NO_GENRE_STATUSES = (STATUS_SILENCE, STATUS_NO_MUSIC)
+
 
 @dataclass(frozen=True)
 class FileResult:
-    """The track decision: the mean of the window probabilities."""
+    """A file's windows: the model's track decision (the mean of every window's
+    probabilities, what `evaluate` scores) and what the published state let through."""
 
     path: Path
     probabilities: np.ndarray
     window_predictions: tuple[int, ...]  # argmax of each window, in order
+    statuses: tuple[str, ...] = ()  # the published status of each window, in order
+    heard_probabilities: np.ndarray | None = None  # mean over the windows not in NO_GENRE_STATUSES; None: none
 
     @property
     def windows(self) -> int:
         return len(self.window_predictions)
+
+    @property
+    def heard_windows(self) -> int:
+        return sum(s not in NO_GENRE_STATUSES for s in self.statuses)
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for s in self.statuses:
+            counts[s] = counts.get(s, 0) + 1
+        return counts
+
+    def no_genre_reason(self) -> str | None:
+        """Why the verdict names no genre ("silence", "no music", "silence and no music"), or None."""
+        if self.heard_probabilities is not None:
+            return None
+        seen = [_readable(s) for s in NO_GENRE_STATUSES if s in self.statuses]
+        return " and ".join(seen)
 
 
 def classify_file(
@@ -53,7 +78,9 @@ def classify_file(
     pipeline = Pipeline(classifier, info.sample_rate_hz, hop_s=hop_s)
     block_frames = max(1, int(BLOCK_S * info.sample_rate_hz))
     probs_sum = np.zeros(len(classifier.labels), dtype=np.float64)
+    heard_sum = np.zeros_like(probs_sum)
     predictions: list[int] = []
+    statuses: list[str] = []
     started = time.monotonic()
     fed = 0
 
@@ -61,6 +88,9 @@ def classify_file(
         for r in results:
             probs_sum[:] += r.probabilities
             predictions.append(int(np.argmax(r.probabilities)))
+            statuses.append(r.state.status)
+            if r.state.status not in NO_GENRE_STATUSES:
+                heard_sum[:] += r.probabilities
             if on_window is not None:
                 on_window(r)
 
@@ -79,11 +109,23 @@ def classify_file(
             f"audio {info.path}: too short ({info.duration_s * 1000:.0f} ms); "
             f"need at least {fe.n_fft / fe.sample_rate_hz * 1000:.0f} ms"
         )
-    return FileResult(info.path, (probs_sum / len(predictions)).astype(np.float32), tuple(predictions))
+    heard = len(statuses) - sum(st in NO_GENRE_STATUSES for st in statuses)
+    return FileResult(
+        info.path, (probs_sum / len(predictions)).astype(np.float32), tuple(predictions), tuple(statuses),
+        (heard_sum / heard).astype(np.float32) if heard else None,
+    )
 
 
 def _probs_dict(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
     return {label: round(float(p), 4) for label, p in zip(labels, probs)}
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(float(x), 4)
+
+
+def _readable(status: str) -> str:
+    return status.replace("_", " ")
 
 
 class JsonlWriter:
@@ -95,28 +137,31 @@ class JsonlWriter:
     def window(self, path: Path, r: WindowResult) -> None:
         genre, conf = r.top(self.labels)
         s = r.state
+        shown = s.status not in NO_GENRE_STATUSES  # no genre where the state says there is no music
         obj = {
             "file": str(path),
             "start_s": round(r.start_s, 3),
             "end_s": round(r.end_s, 3),
-            "genre": genre,
-            "confidence": round(conf, 4),
+            "genre": genre if shown else None,
+            "confidence": round(conf, 4) if shown else None,
             "probabilities": _probs_dict(self.labels, r.probabilities),
-            "state": {"status": s.status, "genre": s.genre, "confidence": round(s.confidence, 4)},
+            "music_probability": _rounded(r.music_probability),
+            "state": {"status": s.status, "genre": s.genre, "confidence": round(s.confidence, 4),
+                      "music_probability": _rounded(s.music_probability)},
         }
         self.out.write(json.dumps(obj) + "\n")
 
     def file(self, result: FileResult) -> None:
-        i = int(np.argmax(result.probabilities))
-        obj = {
-            "file": str(result.path),
-            "summary": {
-                "genre": self.labels[i],
-                "confidence": round(float(result.probabilities[i]), 4),
-                "probabilities": _probs_dict(self.labels, result.probabilities),
-            },
-            "windows": result.windows,
-        }
+        heard = result.heard_probabilities
+        summary: dict[str, Any] = {"genre": None, "confidence": None, "probabilities": None}
+        if heard is not None:
+            i = int(np.argmax(heard))
+            summary = {"genre": self.labels[i], "confidence": round(float(heard[i]), 4),
+                       "probabilities": _probs_dict(self.labels, heard)}
+        summary.update(
+            windows_counted=result.heard_windows, statuses=result.status_counts(), no_genre=result.no_genre_reason()
+        )
+        obj = {"file": str(result.path), "summary": summary, "windows": result.windows}
         self.out.write(json.dumps(obj) + "\n")
         self.out.flush()
 
@@ -136,20 +181,31 @@ class TextWriter:
         genre, conf = r.top(self.labels)
         s = r.state
         key = (s.status, s.genre)
-        shown = s.genre if s.status == "music" else s.status
+        shown = s.genre if s.status == "music" else _readable(s.status)
         marker = f"  -> {shown}" if key != self._last_state else ""
         self._last_state = key
-        self.out.write(f"  {_clock(r.start_s)}-{_clock(r.end_s)}  {genre:<10} {conf:5.2f}{marker}\n")
+        top = f"{'-':<10} {'':5}" if s.status in NO_GENRE_STATUSES else f"{genre:<10} {conf:5.2f}"
+        music = "" if r.music_probability is None else f"  music {r.music_probability:4.2f}"
+        self.out.write(f"  {_clock(r.start_s)}-{_clock(r.end_s)}  {top}{music}{marker}".rstrip() + "\n")
 
     def file(self, result: FileResult) -> None:
         if self._header_for != result.path:
             self.out.write(f"{result.path}\n")
-        ranked = np.argsort(-result.probabilities, kind="stable")[:3]
-        i = int(ranked[0])
-        runners = ", ".join(f"{self.labels[j]} {result.probabilities[j]:.2f}" for j in ranked[1:])
-        self.out.write(
-            f"  => {self.labels[i]} ({result.probabilities[i]:.2f}) over {result.windows} windows; then {runners}\n"
-        )
+        heard = result.heard_probabilities
+        if heard is None:
+            line = f"  => no genre: {result.no_genre_reason()} throughout ({result.windows} windows)"
+        else:
+            ranked = np.argsort(-heard, kind="stable")[:3]
+            i = int(ranked[0])
+            runners = ", ".join(f"{self.labels[j]} {heard[j]:.2f}" for j in ranked[1:])
+            counts = result.status_counts()
+            skipped = " and ".join(f"{counts[st]} of {_readable(st)}" for st in NO_GENRE_STATUSES if st in counts)
+            line = (
+                f"  => {self.labels[i]} ({heard[i]:.2f}) over {result.heard_windows} windows"
+                + (f" ({skipped} not counted)" if skipped else "")
+                + f"; then {runners}"
+            )
+        self.out.write(line + "\n")
         self.out.flush()
         self._header_for = None
 

@@ -41,7 +41,13 @@ def smoother_params(settings: Settings, classifier: TfliteClassifier) -> Smoothe
     """The model's measured smoothing defaults, with the config's overrides on top."""
     base = SmootherParams.from_dict(classifier.metadata.smoothing) if classifier.metadata.smoothing else SmootherParams()
     overrides = {k: v for k, v in dataclasses.asdict(settings.smoothing).items() if v is not None}
-    return dataclasses.replace(base, **overrides)
+    try:
+        return dataclasses.replace(base, **overrides)
+    except ValueError as exc:  # a pair split between the config and the model (music_on/off)
+        from .config import ConfigError
+
+        given = ", ".join(f"smoothing.{k}" for k in sorted(overrides))
+        raise ConfigError(f"config: smoothing.{exc} (the config sets {given}; the rest are the model's)") from None
 
 
 class Daemon:
@@ -65,6 +71,9 @@ class Daemon:
         self.classifier = TfliteClassifier.from_path(settings.model or DEFAULT_MODEL)
         self.labels = self.classifier.labels
         self.smoother_params = smoother_params(settings, self.classifier)
+        if self.classifier.music_detector is None:
+            _LOG.info("model %s has no music detector: every sound counts as music (no no_music state)",
+                      self.classifier.metadata.name)
         self.notifier = notifier or Notifier()
         self.out = out if out is not None else sys.stdout
         self._source_factory = source_factory
@@ -218,6 +227,7 @@ class Daemon:
             "status": s.status,
             "since": self._since_wall,
             "probabilities": _rounded(self.labels, np.asarray(s.probabilities)),
+            "music_probability": None if s.music_probability is None else round(s.music_probability, 4),
             "model": self.classifier.metadata.name,
         })
 

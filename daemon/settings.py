@@ -68,6 +68,11 @@ class SmoothingSettings:
     switch_hold_s: float | None = None
     confidence_floor: float | None = None
     silence_db: float | None = None
+    music_tau_s: float | None = None
+    music_on: float | None = None
+    music_off: float | None = None
+    music_hold_s: float | None = None
+    no_music_hold_s: float | None = None
 
 
 @dataclass(frozen=True)

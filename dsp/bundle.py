@@ -21,6 +21,7 @@ _LOG = logging.getLogger(__name__)
 
 SCHEMA = "genred-model/1"
 GTZAN_LABELS = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
+MUSIC_DETECTOR_LABELS = ("no_music", "music")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,63 @@ class TensorSpec:
         return cls(tuple(shape), data["dtype"], float(scale), zp)
 
 
+def _activation(data: dict[str, Any], where: str = "") -> tuple[str, float]:
+    """``output_activation`` and ``temperature``, checked (the same rules for every model)."""
+    activation = data.get("output_activation", "softmax")
+    if activation not in ("softmax", "logits"):
+        raise ValueError(f"{where}output_activation must be 'softmax' or 'logits', not {activation!r}")
+    temperature = data.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ValueError(f"{where}temperature must be > 0, not {temperature!r}")
+    return activation, float(temperature)
+
+
+@dataclass(frozen=True)
+class MusicDetectorSpec:
+    """The optional second model: P(music) of the same normalised window as the genre model."""
+
+    file: str  # a plain file name, beside model.json
+    input: TensorSpec
+    output: TensorSpec
+    labels: tuple[str, ...] = MUSIC_DETECTOR_LABELS
+    output_activation: str = "softmax"
+    temperature: float = 1.0
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "labels": list(self.labels),
+            "input": self.input.to_dict(),
+            "output": self.output.to_dict(),
+            "output_activation": self.output_activation,
+            "temperature": self.temperature,
+            "metrics": dict(self.metrics),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "MusicDetectorSpec":
+        where = "music_detector"
+        _require_keys(data, {"file", "labels", "input", "output"}, where, {"output_activation", "temperature", "metrics"})
+        name = data["file"]
+        # A plain name: the detector ships inside the bundle's folder, never elsewhere.
+        if not (isinstance(name, str) and name and name == Path(name).name and name not in (".", "..")):
+            raise ValueError(f"{where}.file must be a plain file name beside the metadata, not {name!r}")
+        if data["labels"] != list(MUSIC_DETECTOR_LABELS):
+            raise ValueError(f"{where}.labels must be {list(MUSIC_DETECTOR_LABELS)}, not {data['labels']!r}")
+        activation, temperature = _activation(data, f"{where}.")
+        if not isinstance(data.get("metrics", {}), dict):
+            raise ValueError(f"{where}.metrics must be an object")
+        return cls(
+            file=name,
+            input=TensorSpec.from_dict(data["input"], f"{where}.input"),
+            output=TensorSpec.from_dict(data["output"], f"{where}.output"),
+            output_activation=activation,
+            temperature=temperature,
+            metrics=data.get("metrics", {}),
+        )
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a model needs from the front end and what it was measured to do."""
@@ -71,9 +129,10 @@ class ModelMetadata:
     metrics: dict[str, Any] = field(default_factory=dict)  # measured accuracies, by data set and float/int8
     created: str = ""
     genred_version: str = ""
+    music_detector: MusicDetectorSpec | None = None  # None: no no_music state
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": SCHEMA,
             "name": self.name,
             "labels": list(self.labels),
@@ -91,6 +150,9 @@ class ModelMetadata:
             "created": self.created,
             "genred_version": self.genred_version,
         }
+        if self.music_detector is not None:
+            d["music_detector"] = self.music_detector.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, data: Any) -> "ModelMetadata":
@@ -98,7 +160,7 @@ class ModelMetadata:
         required = {"schema", "name", "labels", "front_end", "window", "default_hop_s", "input", "output"}
         optional = {
             "output_activation", "temperature", "smoothing", "quantisation",
-            "training", "metrics", "created", "genred_version",
+            "training", "metrics", "created", "genred_version", "music_detector",
         }
         _require_keys(data, required, "metadata", optional)
         if data["schema"] != SCHEMA:
@@ -111,12 +173,7 @@ class ModelMetadata:
         hop = data["default_hop_s"]
         if not isinstance(hop, (int, float)) or not 0 < hop <= 60:
             raise ValueError(f"default_hop_s must be a number in (0, 60], not {hop!r}")
-        activation = data.get("output_activation", "softmax")
-        if activation not in ("softmax", "logits"):
-            raise ValueError(f"output_activation must be 'softmax' or 'logits', not {activation!r}")
-        temperature = data.get("temperature", 1.0)
-        if not isinstance(temperature, (int, float)) or not temperature > 0:
-            raise ValueError(f"temperature must be > 0, not {temperature!r}")
+        activation, temperature = _activation(data)
         for key in ("smoothing", "training", "metrics"):
             if not isinstance(data.get(key, {}), dict):
                 raise ValueError(f"{key} must be an object")
@@ -133,13 +190,14 @@ class ModelMetadata:
             input=TensorSpec.from_dict(data["input"], "input"),
             output=TensorSpec.from_dict(data["output"], "output"),
             output_activation=activation,
-            temperature=float(temperature),
+            temperature=temperature,
             smoothing=data.get("smoothing", {}),
             quantisation=str(data.get("quantisation", "")),
             training=data.get("training", {}),
             metrics=data.get("metrics", {}),
             created=str(data.get("created", "")),
             genred_version=str(data.get("genred_version", "")),
+            music_detector=None if data.get("music_detector") is None else MusicDetectorSpec.from_dict(data["music_detector"]),
         )
         meta.check_shapes()
         return meta
@@ -155,6 +213,16 @@ class ModelMetadata:
             )
         if self.output.shape != (1, len(self.labels)):
             raise ValueError(f"output.shape {list(self.output.shape)} does not fit {len(self.labels)} labels")
+        det = self.music_detector
+        if det is not None:
+            # The detector hears the very window the genre model hears.
+            if det.input.shape != expected_in:
+                raise ValueError(
+                    f"music_detector.input.shape {list(det.input.shape)} does not fit the front end: "
+                    f"expected {list(expected_in)}"
+                )
+            if det.output.shape != (1, len(det.labels)):
+                raise ValueError(f"music_detector.output.shape {list(det.output.shape)} must be [1, {len(det.labels)}]")
 
 
 @dataclass(frozen=True)
@@ -162,6 +230,11 @@ class ModelBundle:
     tflite_path: Path
     metadata_path: Path
     metadata: ModelMetadata
+
+    @property
+    def music_detector_path(self) -> Path | None:
+        det = self.metadata.music_detector
+        return None if det is None else self.metadata_path.parent / det.file
 
 
 def bundle_paths(path: str | Path) -> tuple[Path, Path]:
@@ -191,7 +264,13 @@ def load_metadata(path: str | Path) -> ModelBundle:
         meta = ModelMetadata.from_dict(data)
     except ValueError as exc:
         raise ModelError(f"model metadata {meta_path}: {one_line(exc)}") from None
-    return ModelBundle(tflite, meta_path, meta)
+    bundle = ModelBundle(tflite, meta_path, meta)
+    detector = bundle.music_detector_path
+    if detector is not None and not detector.is_file():
+        raise ModelError(
+            f"music detector {detector}: no such file (model metadata {meta_path.name} names it in music_detector.file)"
+        )
+    return bundle
 
 
 def write_metadata(meta: ModelMetadata, path: str | Path) -> Path:

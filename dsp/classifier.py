@@ -1,4 +1,5 @@
-"""Runs a bundle's TFLite model with ai_edge_litert (never TensorFlow).
+"""Runs a bundle's TFLite models with ai_edge_litert (never TensorFlow): the genre
+model, and the music detector where the bundle has one, through one shared piece.
 
 Training scores its exported int8 model through this very class, so the numbers in
 a model's report are those of the code the device runs.
@@ -20,52 +21,58 @@ from .errors import ModelError, one_line
 _LOG = logging.getLogger(__name__)
 
 
-class TfliteClassifier:
-    """``predict(features)`` -> class probabilities in label order.
+class TfliteModel:
+    """One ``.tflite`` file run on one normalised window: what the genre model and the
+    music detector share. Loading, the tensor checks against the metadata, input
+    quantisation and output dequantisation + softmax live here, once; every problem
+    is a one-line ModelError that starts with ``what`` and the file.
 
-    ``features`` is one normalised window, (window_frames, n_mels) float32. The
-    interpreter runs on ``num_threads`` threads (one by default: a Pi has other work).
+    ``run(features)`` -> probabilities in output order; ``features`` is one window,
+    (window_frames, n_mels) float32. The interpreter runs on ``num_threads`` threads.
     """
 
-    def __init__(self, bundle: ModelBundle, num_threads: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        input_spec: TensorSpec,
+        output_spec: TensorSpec,
+        output_activation: str,
+        temperature: float,
+        *,
+        what: str = "model",
+        num_threads: int = 1,
+    ) -> None:
         # Imported here so that importing genred.dsp costs nothing until a model is loaded.
         from ai_edge_litert.interpreter import Interpreter
 
-        self.bundle = bundle
-        self.metadata = bundle.metadata
-        path = bundle.tflite_path
+        self.path = path
+        where = f"{what} {path}"
         try:
             content = path.read_bytes()
         except OSError as exc:
-            raise ModelError(f"model {path}: cannot read ({one_line(exc)})") from None
+            raise ModelError(f"{where}: cannot read ({one_line(exc)})") from None
         if len(content) < 8 or content[4:8] != b"TFL3":
-            raise ModelError(f"model {path}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it")
+            raise ModelError(f"{where}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it")
         try:
             with _native_stderr_silenced():
                 self._interp = Interpreter(model_content=content, num_threads=num_threads)
                 self._interp.allocate_tensors()
         except Exception as exc:  # the runtime raises several types for a damaged flatbuffer
-            raise ModelError(f"model {path}: the TFLite runtime cannot load it ({one_line(exc)})") from None
+            raise ModelError(f"{where}: the TFLite runtime cannot load it ({one_line(exc)})") from None
         ins, outs = self._interp.get_input_details(), self._interp.get_output_details()
         if len(ins) != 1 or len(outs) != 1:
-            raise ModelError(f"model {path}: expected one input and one output tensor, found {len(ins)} and {len(outs)}")
-        _check_tensor(path, "input", ins[0], self.metadata.input)
-        _check_tensor(path, "output", outs[0], self.metadata.output)
+            raise ModelError(f"{where}: expected one input and one output tensor, found {len(ins)} and {len(outs)}")
+        _check_tensor(where, "input", ins[0], input_spec)
+        _check_tensor(where, "output", outs[0], output_spec)
         self._in_index = ins[0]["index"]
         self._out_index = outs[0]["index"]
-        self._in_spec = self.metadata.input
-        self._out_spec = self.metadata.output
-        self._in_buf = np.zeros(self._in_spec.shape, dtype=np.dtype(self._in_spec.dtype))
+        self._in_spec = input_spec
+        self._out_spec = output_spec
+        self._activation = output_activation
+        self._temperature = temperature
+        self._in_buf = np.zeros(input_spec.shape, dtype=np.dtype(input_spec.dtype))
 
-    @classmethod
-    def from_path(cls, path: str | Path, num_threads: int = 1) -> "TfliteClassifier":
-        return cls(load_metadata(path), num_threads=num_threads)
-
-    @property
-    def labels(self) -> tuple[str, ...]:
-        return self.metadata.labels
-
-    def predict(self, features: np.ndarray) -> np.ndarray:
+    def run(self, features: np.ndarray) -> np.ndarray:
         spec = self._in_spec
         if features.shape != spec.shape[1:3]:
             raise ValueError(f"features must have shape {spec.shape[1:3]}, got {features.shape}")
@@ -79,15 +86,65 @@ class TfliteClassifier:
         raw = self._interp.get_tensor(self._out_index)[0]
         out = self._out_spec
         values = (raw.astype(np.float32) - out.zero_point) * out.scale if out.dtype == "int8" else raw.astype(np.float32)
-        if self.metadata.output_activation == "logits":
+        if self._activation == "logits":
             # Shift first, then scale, in float64: any temperature > 0 the metadata
             # allows (1e-300, inf) gives finite probabilities, never inf - inf = NaN.
-            z = np.exp((values - values.max()).astype(np.float64) / self.metadata.temperature)
+            z = np.exp((values - values.max()).astype(np.float64) / self._temperature)
             return (z / z.sum()).astype(np.float32)
         # An int8 softmax is coarse (steps of 1/256); renormalise so the sum is 1.
         values = np.maximum(values, 0.0)
         total = values.sum()
         return values / total if total > 0 else np.full_like(values, 1.0 / values.size)
+
+
+class MusicDetector:
+    """``predict(features)`` -> P(music) of one normalised window (the genre model's input)."""
+
+    def __init__(self, bundle: ModelBundle, num_threads: int = 1) -> None:
+        spec = bundle.metadata.music_detector
+        path = bundle.music_detector_path
+        if spec is None or path is None:
+            raise ValueError(f"model {bundle.tflite_path} declares no music detector")
+        self.spec = spec
+        self.path = path
+        self._model = TfliteModel(
+            path, spec.input, spec.output, spec.output_activation, spec.temperature,
+            what="music detector", num_threads=num_threads,
+        )
+        self._music_index = spec.labels.index("music")
+
+    def predict(self, features: np.ndarray) -> float:
+        return float(self._model.run(features)[self._music_index])
+
+
+class TfliteClassifier:
+    """``predict(features)`` -> class probabilities in label order.
+
+    ``features`` is one normalised window, (window_frames, n_mels) float32. The
+    interpreter runs on ``num_threads`` threads (one by default: a Pi has other work).
+    ``music_detector`` is the bundle's detector, loaded with it, or None when the
+    bundle declares none.
+    """
+
+    def __init__(self, bundle: ModelBundle, num_threads: int = 1) -> None:
+        self.bundle = bundle
+        self.metadata = meta = bundle.metadata
+        self._model = TfliteModel(
+            bundle.tflite_path, meta.input, meta.output, meta.output_activation, meta.temperature,
+            num_threads=num_threads,
+        )
+        self.music_detector = MusicDetector(bundle, num_threads) if meta.music_detector is not None else None
+
+    @classmethod
+    def from_path(cls, path: str | Path, num_threads: int = 1) -> "TfliteClassifier":
+        return cls(load_metadata(path), num_threads=num_threads)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.metadata.labels
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return self._model.run(features)
 
 
 @contextlib.contextmanager
@@ -112,17 +169,17 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _check_tensor(path: Path, which: str, detail: dict, spec: TensorSpec) -> None:
+def _check_tensor(where: str, which: str, detail: dict, spec: TensorSpec) -> None:
     shape = tuple(int(d) for d in detail["shape"])
     dtype = np.dtype(detail["dtype"]).name
     if shape != spec.shape:
-        raise ModelError(f"model {path}: {which} tensor shape {list(shape)} differs from its metadata {list(spec.shape)}")
+        raise ModelError(f"{where}: {which} tensor shape {list(shape)} differs from its metadata {list(spec.shape)}")
     if dtype != spec.dtype:
-        raise ModelError(f"model {path}: {which} tensor dtype {dtype} differs from its metadata {spec.dtype}")
+        raise ModelError(f"{where}: {which} tensor dtype {dtype} differs from its metadata {spec.dtype}")
     if spec.dtype == "int8":
         scale, zp = detail["quantization"]
         if not np.isclose(scale, spec.scale, rtol=1e-5, atol=0) or int(zp) != spec.zero_point:
             raise ModelError(
-                f"model {path}: {which} quantisation (scale {scale:.6g}, zero point {zp}) differs from "
+                f"{where}: {which} quantisation (scale {scale:.6g}, zero point {zp}) differs from "
                 f"its metadata (scale {spec.scale:.6g}, zero point {spec.zero_point})"
             )

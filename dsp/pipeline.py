@@ -1,7 +1,7 @@
 """The runtime path, one synchronous object: audio blocks in, classified windows out.
 
 mono mix -> resample -> streaming log-mel -> windows -> level normalisation ->
-model -> smoothing. The daemon feeds it from a microphone, `genred replay` and
+model (and the music detector, where the bundle has one) -> smoothing. The daemon feeds it from a microphone, `genred replay` and
 `genred evaluate` from files: the same object, so a file is judged exactly as live
 audio would be.
 """
@@ -34,7 +34,8 @@ class WindowResult:
     level_db: float  # dB re a full-scale 1 kHz sine
     padded: bool
     state: SmoothedState
-    inference_ms: float
+    inference_ms: float  # the genre model's
+    music_probability: float | None = None  # the detector's raw P(music); None without one
 
     def top(self, labels: tuple[str, ...]) -> tuple[str, float]:
         i = int(np.argmax(self.probabilities))
@@ -48,6 +49,7 @@ class StageTimes:
     resample_s: float = 0.0
     front_end_s: float = 0.0
     model_s: float = 0.0
+    music_s: float = 0.0  # the music detector (0 without one)
     smoothing_s: float = 0.0
 
 
@@ -64,6 +66,7 @@ class Pipeline:
     ) -> None:
         meta = classifier.metadata
         self.classifier = classifier
+        self.music_detector = classifier.music_detector
         self.labels = meta.labels
         self.front_end = meta.front_end
         self.window = meta.window
@@ -123,12 +126,18 @@ class Pipeline:
         t1 = time.perf_counter()
         probs = self.classifier.predict(features)
         t2 = time.perf_counter()
+        music = None
+        t3 = t2
+        if self.music_detector is not None:
+            music = self.music_detector.predict(features)
+            t3 = time.perf_counter()
         fe = self.front_end
         start_s = w.start_frame * fe.hop_length / fe.sample_rate_hz
         end_s = self._samples_in / self.input_rate_hz if w.padded else start_s + self.window_s
-        state = self.smoother.process(probs, level, end_s)
-        t3 = time.perf_counter()
+        state = self.smoother.process(probs, level, end_s, music_probability=music)
+        t4 = time.perf_counter()
         self.times.front_end_s += t1 - t0
         self.times.model_s += t2 - t1
-        self.times.smoothing_s += t3 - t2
-        return WindowResult(start_s, end_s, probs, level, w.padded, state, (t2 - t1) * 1e3)
+        self.times.music_s += t3 - t2  # 0 without a detector
+        self.times.smoothing_s += t4 - t3
+        return WindowResult(start_s, end_s, probs, level, w.padded, state, (t2 - t1) * 1e3, music)

@@ -4,13 +4,22 @@ when it means something.
 The classifier emits one probability vector per window (about one a second). Raw
 arg-maxes flap; the daemon publishes *state changes*, so this stage adds time
 smoothing and hysteresis. :class:`Smoother` takes one window at a time and returns a
-:class:`SmoothedState` with one of three statuses:
+:class:`SmoothedState` with one of four statuses (silence wins over no_music, which
+wins over uncertain and music):
 
 ``"silence"``
     The window's level ``level_db`` is below ``silence_db`` (strictly). The smoothed
     probabilities are cleared, the current genre is forgotten and any pending switch
     is dropped: music after silence starts fresh. Published ``genre`` is ``None``,
     ``confidence`` is 0.0 and ``probabilities`` are all zeros.
+
+``"no_music"``
+    Only with a music detector (``music_probability`` given): the music gate below
+    says no music is playing (talk, household noise). Published ``genre`` is
+    ``None``, ``confidence`` is ``1 -`` the smoothed music probability and
+    ``probabilities`` are all zeros. As after silence, the smoothed genre
+    probabilities and the current genre are cleared (music after talk starts
+    fresh), and no-music windows are not folded into the genre average.
 
 ``"music"``
     There is a current genre and its smoothed probability is ``>= confidence_floor``.
@@ -48,6 +57,27 @@ Switching
       its own; if it takes over while below the floor, the status is "uncertain".
     * Ties for the lead go to the lower label index (``numpy.argmax``).
 
+The music gate (only when ``music_probability`` is given; without it every window
+counts as music and nothing below applies)
+    The detector's P(music) has its own exponential average, with the same weight
+    rule and time constant ``music_tau_s``; it starts from the first window after
+    construction, ``reset()`` or silence, and that first window decides at once:
+    music when its value is ``>= (music_on + music_off) / 2``, else no music. From
+    no music to music the smoothed value must stay ``>= music_on`` for
+    ``music_hold_s``; from music to no music it must stay ``< music_off`` for
+    ``no_music_hold_s`` (long: a pause in a song or a DJ's talk-over keeps the music
+    state). Both are measured like ``switch_hold_s``, from the first window of the
+    run to the present one. ``0 <= music_off <= music_on <= 1``.
+    In the music state, a window whose *raw* music probability is ``< music_off``
+    (a talk-over) is not folded into the genre average, so the current genre is held
+    instead of drifting to what speech looks like; the genre logic still runs on the
+    held average and decides the status. Time still passes: the next window that is
+    folded in weighs as much as its distance from the last one says. If there is no
+    genre average yet (the first window after no music is such a window), the status
+    is "uncertain" with zero probabilities.
+    ``SmoothedState.music_probability`` is the smoothed value (``None`` without a
+    detector, and in silence, which clears it).
+
 ``since_s``
     The stream time (``t_s``) of the first window of the current published
     ``(status, genre)`` pair; it changes only when that pair changes (not when
@@ -65,15 +95,14 @@ from typing import Any
 
 import numpy as np
 
+from .music_gate import TIME_EPS_S, MusicGate, ema_weight
+
 _LOG = logging.getLogger(__name__)
 
 STATUS_MUSIC = "music"
 STATUS_SILENCE = "silence"
 STATUS_UNCERTAIN = "uncertain"
-
-# Stream times are sums of hops; allow for rounding when comparing a run's length
-# with switch_hold_s (e.g. 30 hops of 0.1 s that add up to 2.9999999999999996 s).
-_TIME_EPS_S = 1e-9
+STATUS_NO_MUSIC = "no_music"
 
 # The one definition of what each smoothing parameter may be: SmootherParams checks
 # it, and the daemon's config names the key with the same words. Each entry completes
@@ -85,7 +114,20 @@ SMOOTHING_RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
     "switch_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
     "confidence_floor": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
     "silence_db": ("a level in dB below 0", lambda v: v < 0),
+    "music_tau_s": ("a number of seconds > 0", lambda v: v > 0),
+    "music_on": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "music_off": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
+    "music_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
+    "no_music_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
 }
+
+
+def music_thresholds_problem(music_on: float, music_off: float) -> str | None:
+    """What is wrong with this pair (completing "music_off must be ..."), or None.
+    The one copy of the rule: SmootherParams and the daemon's config both ask here."""
+    if music_off > music_on:
+        return f"<= music_on ({music_on:g}), not {music_off:g}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,6 +139,11 @@ class SmootherParams:
     switch_hold_s: float = 3.0  # ... continuously for at least this long to take over
     confidence_floor: float = 0.40  # smoothed top probability below this -> "uncertain"
     silence_db: float = -55.0  # window level (dB) below this -> "silence"
+    music_tau_s: float = 3.0  # time constant of the EMA of the music probability
+    music_on: float = 0.6  # smoothed P(music) >= this ...
+    music_off: float = 0.35  # ... or < this ...
+    music_hold_s: float = 2.0  # ... this long to turn music on ...
+    no_music_hold_s: float = 8.0  # ... or this long to turn it off
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -109,6 +156,9 @@ class SmootherParams:
             value = getattr(self, name)
             if not ok(value):
                 raise ValueError(f"{name} must be {what}, not {value}")
+        problem = music_thresholds_problem(self.music_on, self.music_off)
+        if problem is not None:
+            raise ValueError(f"music_off must be {problem}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,11 +184,14 @@ class SmootherParams:
 class SmoothedState:
     """What :meth:`Smoother.process` returns for one window."""
 
-    status: str  # "music" | "silence" | "uncertain"
+    status: str  # "music" | "silence" | "uncertain" | "no_music"
     genre: str | None  # None unless status == "music"
-    confidence: float  # smoothed prob. of `genre` (music), of the leader (uncertain), 0 (silence)
-    probabilities: tuple[float, ...]  # smoothed probabilities in label order (zeros in silence)
+    # smoothed prob. of `genre` (music), of the leader (uncertain), 0 (silence),
+    # 1 - smoothed music probability (no_music)
+    confidence: float
+    probabilities: tuple[float, ...]  # smoothed probabilities in label order (zeros in silence, no_music)
     since_s: float  # stream time at which this (status, genre) began
+    music_probability: float | None = None  # smoothed; None without a detector, and in silence
 
     def as_dict(self, labels: Sequence[str]) -> dict[str, Any]:
         """A JSON-ready dict; ``probabilities`` keyed by label."""
@@ -146,13 +199,16 @@ class SmoothedState:
             raise ValueError(
                 f"got {len(labels)} labels for {len(self.probabilities)} probabilities"
             )
-        return {
+        d: dict[str, Any] = {
             "status": self.status,
             "genre": self.genre,
             "confidence": float(self.confidence),
             "probabilities": {str(k): float(p) for k, p in zip(labels, self.probabilities)},
             "since_s": float(self.since_s),
         }
+        if self.music_probability is not None:
+            d["music_probability"] = float(self.music_probability)
+        return d
 
 
 class Smoother:
@@ -170,6 +226,9 @@ class Smoother:
             raise ValueError(f"params must be SmootherParams, not {type(params).__name__}")
         self._labels = labels
         self._params = params
+        self._gate = MusicGate(
+            params.music_tau_s, params.music_on, params.music_off, params.music_hold_s, params.no_music_hold_s
+        )
         self.reset()
 
     @property
@@ -190,11 +249,15 @@ class Smoother:
         self._challenger_since_s: float | None = None
         self._published: tuple[str, str | None] | None = None
         self._since_s: float | None = None
+        self._gate.reset()
 
-    def process(self, probabilities: np.ndarray, level_db: float, t_s: float) -> SmoothedState:
-        """Fold in one window (its class probabilities, its level in dB, and the stream
-        time of its end) and return the resulting state."""
+    def process(
+        self, probabilities: np.ndarray, level_db: float, t_s: float, music_probability: float | None = None
+    ) -> SmoothedState:
+        """Fold in one window (its class probabilities, its level in dB, the stream time
+        of its end and, with a music detector, its raw P(music)) and return the state."""
         p = self._check_probabilities(probabilities)
+        m = self._check_music_probability(music_probability)
         t_s = float(t_s)
         if not math.isfinite(t_s):
             raise ValueError(f"t_s must be finite, not {t_s}")
@@ -209,22 +272,30 @@ class Smoother:
         self._last_t_s = t_s
         prm = self._params
 
+        zeros = (0.0,) * len(self._labels)
         if level_db < prm.silence_db:
-            if self._current is not None:
-                _LOG.debug("t=%.3f s: silence, forgetting %s", t_s, self._labels[self._current])
-            self._ema = None
-            self._ema_t_s = None
-            self._current = None
-            self._clear_challenger()
-            n = len(self._labels)
-            return self._emit(STATUS_SILENCE, None, 0.0, (0.0,) * n, t_s)
+            self._forget_genre(t_s, "silence")
+            self._gate.reset()
+            return self._emit(STATUS_SILENCE, None, 0.0, zeros, t_s, None)
 
-        if self._ema is None or self._ema_t_s is None:
-            self._ema = p.copy()
-        else:
-            alpha = -math.expm1(-(t_s - self._ema_t_s) / prm.tau_s)  # 1 - exp(-dt/tau)
-            self._ema = self._ema + alpha * (p - self._ema)
-        self._ema_t_s = t_s
+        music_ema: float | None = None
+        fold = True
+        if m is not None:
+            music, music_ema = self._gate.process(m, t_s)
+            if not music:
+                self._forget_genre(t_s, "no music")
+                return self._emit(STATUS_NO_MUSIC, None, 1.0 - music_ema, zeros, t_s, music_ema)
+            # A talk-over within music: hold the genre rather than learn what talk looks like.
+            fold = m >= prm.music_off
+
+        if fold:
+            if self._ema is None or self._ema_t_s is None:
+                self._ema = p.copy()
+            else:
+                self._ema = self._ema + ema_weight(t_s - self._ema_t_s, prm.tau_s) * (p - self._ema)
+            self._ema_t_s = t_s
+        elif self._ema is None:
+            return self._emit(STATUS_UNCERTAIN, None, 0.0, zeros, t_s, music_ema)
         ema = self._ema
 
         leader = int(np.argmax(ema))
@@ -240,7 +311,7 @@ class Smoother:
                 self._challenger = leader
                 self._challenger_since_s = t_s
             assert self._challenger_since_s is not None
-            if t_s - self._challenger_since_s >= prm.switch_hold_s - _TIME_EPS_S:
+            if t_s - self._challenger_since_s >= prm.switch_hold_s - TIME_EPS_S:
                 _LOG.debug(
                     "t=%.3f s: %s takes over from %s",
                     t_s,
@@ -255,8 +326,17 @@ class Smoother:
         probs = tuple(float(x) for x in ema)
         ref = leader if self._current is None else self._current
         if ema[ref] < prm.confidence_floor:
-            return self._emit(STATUS_UNCERTAIN, None, float(ema[leader]), probs, t_s)
-        return self._emit(STATUS_MUSIC, self._labels[ref], float(ema[ref]), probs, t_s)
+            return self._emit(STATUS_UNCERTAIN, None, float(ema[leader]), probs, t_s, music_ema)
+        return self._emit(STATUS_MUSIC, self._labels[ref], float(ema[ref]), probs, t_s, music_ema)
+
+    def _forget_genre(self, t_s: float, why: str) -> None:
+        """Silence or no music: what plays next starts fresh."""
+        if self._current is not None:
+            _LOG.debug("t=%.3f s: %s, forgetting %s", t_s, why, self._labels[self._current])
+        self._ema = None
+        self._ema_t_s = None
+        self._current = None
+        self._clear_challenger()
 
     def _clear_challenger(self) -> None:
         self._challenger = None
@@ -269,12 +349,25 @@ class Smoother:
         confidence: float,
         probabilities: tuple[float, ...],
         t_s: float,
+        music_probability: float | None,
     ) -> SmoothedState:
         key = (status, genre)
         if key != self._published or self._since_s is None:
             self._published = key
             self._since_s = t_s
-        return SmoothedState(status, genre, confidence, probabilities, self._since_s)
+        return SmoothedState(status, genre, confidence, probabilities, self._since_s, music_probability)
+
+    @staticmethod
+    def _check_music_probability(value: float | None) -> float | None:
+        if value is None:
+            return None
+        try:
+            m = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"music_probability must be a number, not {value!r}") from None
+        if not 0.0 <= m <= 1.0:  # NaN fails this too
+            raise ValueError(f"music_probability must be in [0, 1], not {m}")
+        return m
 
     def _check_probabilities(self, probabilities: np.ndarray) -> np.ndarray:
         try:

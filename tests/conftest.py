@@ -55,3 +55,29 @@ def write_wav(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def music_detectors(tmp_path_factory) -> dict:
+    """Four tiny detectors, built once per session (tests/detectors.py): "speech" says
+    P(music) ~ 0.03, "music" ~ 0.97 (both int8), "float_music" ~ 0.97 in float32, and
+    "tonal" (int8) hears music in chords and none in white noise."""
+    pytest.importorskip("tensorflow", reason="the test detectors are built with TensorFlow (the train extra)")
+    from detectors import build_detector
+
+    folder = tmp_path_factory.mktemp("detectors")
+    made = {}
+    kinds = (("speech", 0.03, "int8"), ("music", 0.97, "int8"), ("float_music", 0.97, "float32"), ("tonal", None, "int8"))
+    for kind, p, dtype in kinds:
+        path = folder / f"{kind}.tflite"
+        made[kind] = (path, build_detector(path, p, dtype))
+    return made
+
+
+@pytest.fixture
+def make_bundle(model_path, music_detectors, tmp_path):
+    """``make_bundle(kind, edit=None, name="b")`` -> model.tflite of a bundle in tmp_path:
+    the shipped genre model with the detector ``kind`` (None: without one)."""
+    from detectors import make_bundle_factory
+
+    return make_bundle_factory(model_path, music_detectors, tmp_path)

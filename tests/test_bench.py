@@ -45,6 +45,7 @@ def test_bench_json_figures(tmp_path, model_path):
 
     shares = r["stage_share"]
     assert set(shares) == {"resample", "front_end", "model", "smoothing"}
+    assert r["music_detector"] is None and "no music detector" in proc.stdout
     assert all(0 <= v <= 1 for v in shares.values())
     assert sum(shares.values()) == pytest.approx(1.0, abs=1e-6)
 
@@ -85,3 +86,17 @@ def test_synthetic_audio_is_deterministic_and_block_invariant():
     np.testing.assert_array_equal(whole, parts)
     assert np.abs(whole).max() <= 1.0 and whole.std() > 0.05
     assert not np.array_equal(whole[:, 0], whole[:, 1])
+
+
+def test_bench_shows_the_music_detectors_cost(tmp_path, make_bundle):
+    model = make_bundle("tonal")
+    out = tmp_path / "bench.json"
+    proc = genred("bench", "--seconds", "6", "--model", str(model), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(out.read_text())
+    assert r["music_detector"] == str(model.parent / "music.tflite")
+    assert set(r["stage_share"]) == {"resample", "front_end", "model", "music_detector", "smoothing"}
+    assert r["stage_s"]["music_detector"] > 0
+    assert sum(r["stage_share"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert f"music detector {model.parent / 'music.tflite'}" in proc.stdout
+    assert "ms per window)" in proc.stdout and "music detector " in proc.stdout.split("stage share:")[1]

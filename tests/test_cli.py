@@ -35,19 +35,21 @@ def test_replay_jsonl_schema(write_wav, model_path):
     assert len(windows) == 5  # ends at 3, 4, 5, 6, 7 s
     labels = json.loads(model_path.with_suffix(".json").read_text())["labels"]
     for w in windows:
-        assert set(w) == {"file", "start_s", "end_s", "genre", "confidence", "probabilities", "state"}
+        assert set(w) == {"file", "start_s", "end_s", "genre", "confidence", "probabilities", "music_probability", "state"}
         assert w["file"] == str(path) and w["end_s"] > w["start_s"] >= 0
         assert list(w["probabilities"]) == labels
         assert w["genre"] == max(w["probabilities"], key=w["probabilities"].get)
         assert abs(sum(w["probabilities"].values()) - 1) < 1e-3
-        assert set(w["state"]) == {"status", "genre", "confidence"}
-        assert w["state"]["status"] in ("music", "silence", "uncertain")
+        assert set(w["state"]) == {"status", "genre", "confidence", "music_probability"}
+        assert w["state"]["status"] in ("music", "uncertain")  # loud, and no detector: never silence or no_music
+        assert w["music_probability"] is None and w["state"]["music_probability"] is None
         assert (w["state"]["genre"] is None) == (w["state"]["status"] != "music")
     assert [w["start_s"] for w in windows] == pytest.approx([0.0, 0.992, 1.984, 2.976, 3.968])
     assert set(summary) == {"file", "summary", "windows"} and summary["windows"] == 5
     mean = {g: np.mean([w["probabilities"][g] for w in windows]) for g in labels}
     assert summary["summary"]["probabilities"] == pytest.approx(mean, abs=2e-4)
     assert summary["summary"]["genre"] == max(mean, key=mean.get)
+    assert summary["summary"]["windows_counted"] == 5 and summary["summary"]["no_genre"] is None
 
 
 def test_replay_short_file_and_hop_and_text(write_wav, model_path):
@@ -139,3 +141,76 @@ def test_train_help_reaches_the_training_cli():
     proc = genred("train", "--help")
     assert proc.returncode == 0, proc.stderr
     assert "--train-list" in proc.stdout and "--teacher" in proc.stdout
+
+
+# -- the verdict follows the published state (silence, no music) ---------------------------------
+
+
+def _jsonl(proc: subprocess.CompletedProcess) -> tuple[list[dict], dict]:
+    assert proc.returncode == 0, proc.stderr
+    objs = [json.loads(line) for line in proc.stdout.splitlines()]
+    return objs[:-1], objs[-1]
+
+
+def test_replay_of_digital_silence_names_no_genre(write_wav, model_path):
+    path = write_wav("silence.wav", np.zeros(6 * 16000, dtype=np.float32), 16000)
+    windows, summary = _jsonl(genred("replay", str(path), model=model_path))
+    assert len(windows) == 4
+    for w in windows:
+        assert w["state"]["status"] == "silence" and w["genre"] is None and w["confidence"] is None
+        assert abs(sum(w["probabilities"].values()) - 1) < 1e-3  # the model's raw opinion stays in the data
+    s = summary["summary"]
+    assert (s["genre"], s["confidence"], s["probabilities"]) == (None, None, None)
+    assert s["no_genre"] == "silence" and s["statuses"] == {"silence": 4} and s["windows_counted"] == 0
+    text = genred("replay", "--format", "text", str(path), model=model_path)
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[-1] == "  => no genre: silence throughout (4 windows)"
+    assert "-> silence" in text.stdout
+
+
+def test_replay_verdict_counts_only_the_windows_the_state_lets_through(write_wav, model_path):
+    x = np.concatenate([np.zeros(5 * 16000, dtype=np.float32), music_like(8.0, 16000, seed=5)])
+    path = write_wav("late.wav", x, 16000)
+    windows, summary = _jsonl(genred("replay", str(path), model=model_path))
+    heard = [w for w in windows if w["state"]["status"] != "silence"]
+    silent = [w for w in windows if w["state"]["status"] == "silence"]
+    assert heard and silent and all(w["genre"] is None for w in silent) and all(w["genre"] for w in heard)
+    mean = {g: np.mean([w["probabilities"][g] for w in heard]) for g in heard[0]["probabilities"]}
+    s = summary["summary"]
+    assert s["probabilities"] == pytest.approx(mean, abs=2e-4) and s["genre"] == max(mean, key=mean.get)
+    assert s["windows_counted"] == len(heard) and s["statuses"]["silence"] == len(silent)
+    text = genred("replay", "--format", "text", str(path), model=model_path).stdout
+    assert f"over {len(heard)} windows ({len(silent)} of silence not counted); then" in text
+
+
+def test_replay_with_a_detector_that_hears_no_music_prints_no_genre(write_wav, make_bundle):
+    path = write_wav("talk.wav", music_like(7.0, 22050, seed=2), 22050)
+    model = make_bundle("speech")
+    windows, summary = _jsonl(genred("replay", str(path), model=model))
+    assert len(windows) == 5
+    for w in windows:
+        assert w["state"] == {"status": "no_music", "genre": None, "confidence": pytest.approx(0.97, abs=0.01),
+                              "music_probability": pytest.approx(0.03, abs=0.01)}
+        assert w["genre"] is None and w["music_probability"] == pytest.approx(0.03, abs=0.01)
+    s = summary["summary"]
+    assert s["genre"] is None and s["no_genre"] == "no music" and s["statuses"] == {"no_music": 5}
+    text = genred("replay", "--format", "text", str(path), model=model)
+    assert text.returncode == 0, text.stderr
+    assert "-> no music" in text.stdout and "music 0.03" in text.stdout
+    assert text.stdout.splitlines()[-1] == "  => no genre: no music throughout (5 windows)"
+    # The same file, with a detector that hears music: a genre, as without a detector.
+    _, summary = _jsonl(genred("replay", str(path), model=make_bundle("music", name="m")))
+    _, plain = _jsonl(genred("replay", str(path), model=make_bundle(None, name="p")))
+    assert summary["summary"]["genre"] == plain["summary"]["genre"] is not None
+
+
+def test_bad_detector_is_one_line(write_wav, make_bundle):
+    song = write_wav("s.wav", music_like(3.5, 16000), 16000)
+    model = make_bundle("music")
+    detector = model.parent / "music.tflite"
+    detector.write_bytes(b"\x00" * 64)
+    proc = genred("replay", str(song), model=model)
+    assert proc.returncode == 2
+    assert _one_error_line(proc) == (
+        f"genred: music detector {detector}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it"
+    )

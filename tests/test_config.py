@@ -249,6 +249,11 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "smoothing.switch_hold_s": [-0.5],
     "smoothing.confidence_floor": [-0.1, 1.01],
     "smoothing.silence_db": [0, 3.0],
+    "smoothing.music_tau_s": [0, -1],
+    "smoothing.music_on": [-0.1, 1.01],
+    "smoothing.music_off": [-0.1, 1.5],
+    "smoothing.music_hold_s": [-1],
+    "smoothing.no_music_hold_s": [-0.5],
 }
 UNCONSTRAINED = {
     "audio.loop", "mqtt.enabled", "mqtt.username", "mqtt.password", "mqtt.tls.enabled",
@@ -298,6 +303,7 @@ def test_boundaries_accepted(write, key, good):
         ({"mqtt": {"password": "x", "password_file": "f"}}, "mqtt.password_file"),
         ({"mqtt": {"tls": {"cert_file": "c.pem"}}}, "mqtt.tls.key_file"),
         ({"mqtt": {"tls": {"key_file": "k.pem"}}}, "mqtt.tls.cert_file"),
+        ({"smoothing": {"music_on": 0.5, "music_off": 0.6}}, "smoothing.music_off"),
     ],
 )
 def test_relations_between_fields(write, data, key):
@@ -309,8 +315,17 @@ def test_relations_satisfied(write):
     s = load_settings(write({
         "audio": {"retry_min_s": 30, "retry_max_s": 30},
         "mqtt": {"tls": {"cert_file": "c.pem", "key_file": "k.pem"}, "password_file": "pw"},
+        "smoothing": {"music_on": 0.5, "music_off": 0.5},
     }))
     assert s.mqtt.tls.cert_file == "c.pem" and s.mqtt.password_file == "pw"
+    assert (s.smoothing.music_on, s.smoothing.music_off) == (0.5, 0.5)
+
+
+def test_music_off_above_music_on_is_one_line(write):
+    path = write({"smoothing": {"music_on": 0.5, "music_off": 0.6}})
+    assert _error(path) == f"config {path}: smoothing.music_off: must be <= smoothing.music_on (0.5), not 0.6"
+    # One of the two alone: the other is the model's, so the daemon checks the pair at start.
+    assert load_settings(write({"smoothing": {"music_off": 0.9}})).smoothing.music_off == 0.9
 
 
 def test_password_never_in_a_type_error(write):

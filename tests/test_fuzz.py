@@ -274,7 +274,8 @@ _KEYS = {
              "keepalive_s", "qos", "retain", "state_interval_s", "status_interval_s", "publish_probabilities",
              "discovery", "discovery_prefix", "event_queue_size", "reconnect_min_s", "reconnect_max_s"],
     "tls": ["enabled", "ca_file", "cert_file", "key_file", "insecure"],
-    "smoothing": ["tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db"],
+    "smoothing": ["tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db",
+                  "music_tau_s", "music_on", "music_off", "music_hold_s", "no_music_hold_s"],
 }
 _ALL_KEYS = sorted({k for ks in _KEYS.values() for k in ks})
 

@@ -36,7 +36,8 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     assert proc.returncode == 0, proc.stderr
     base = "genred/den"
     state = json.loads(live.wait_for(f"{base}/state").payload)
-    assert set(state) == {"genre", "confidence", "status", "since", "probabilities", "model"}
+    assert set(state) == {"genre", "confidence", "status", "since", "probabilities", "music_probability", "model"}
+    assert state["music_probability"] is None  # the shipped model has no music detector
     assert state["status"] in ("music", "silence", "uncertain")
     event = json.loads(live.wait_for(f"{base}/event").payload)
     assert set(event) == {"from", "to", "confidence", "at"}

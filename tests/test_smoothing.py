@@ -468,7 +468,8 @@ def test_params_dict_round_trip_and_defaults():
         tau_s=2.5, switch_margin=0.2, switch_hold_s=5, confidence_floor=0.3, silence_db=-60
     )
     d = prm.to_dict()
-    assert set(d) == {"tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db"}
+    assert set(d) == {"tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db",
+                      "music_tau_s", "music_on", "music_off", "music_hold_s", "no_music_hold_s"}
     assert SmootherParams.from_dict(json.loads(json.dumps(d))) == prm
     assert SmootherParams.from_dict({}) == SmootherParams()
     assert SmootherParams.from_dict({"tau_s": 8.0}) == SmootherParams(tau_s=8.0)
@@ -509,7 +510,8 @@ def test_config_and_params_share_one_definition_of_the_ranges():
     from genred.daemon import config as config_mod
     from genred.dsp.smoothing import SMOOTHING_RANGES
 
-    bad = {"tau_s": 0.0, "switch_margin": 1.0, "switch_hold_s": -1.0, "confidence_floor": 2.0, "silence_db": 1.0}
+    bad = {"tau_s": 0.0, "switch_margin": 1.0, "switch_hold_s": -1.0, "confidence_floor": 2.0, "silence_db": 1.0,
+           "music_tau_s": 0.0, "music_on": 1.5, "music_off": -0.1, "music_hold_s": -1.0, "no_music_hold_s": -2.0}
     assert set(bad) == set(SMOOTHING_RANGES)
     for name, (what, _) in SMOOTHING_RANGES.items():
         assert config_mod._RULES[f"smoothing.{name}"].what == what

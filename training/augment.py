@@ -96,16 +96,21 @@ def _colour(rng: np.random.Generator, x: np.ndarray, sr: int, p: RoomParams, ban
     return np.fft.irfft(spec * _freq_gain(rng, freqs, p, band), n_fft)[:n]
 
 
-def _room_noise(rng: np.random.Generator, n: int, sr: int, p: RoomParams) -> np.ndarray:
-    """Pink..brown noise (1/f^beta power) plus a little white; unit rms."""
+def power_law_noise(rng: np.random.Generator, n: int, sr: int, exponent: float) -> np.ndarray:
+    """``n`` samples of noise whose power falls as 1/f^exponent (0 white, 1 pink, 2 brown),
+    flat below 20 Hz, without DC; unit rms."""
     n_fft = 1 << max(1, (n - 1).bit_length())
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    beta = _u(rng, p.noise_exponent)
-    shape = np.maximum(freqs, 20.0) ** (-beta / 2)  # flatten below 20 Hz
+    shape = np.maximum(freqs, 20.0) ** (-exponent / 2)  # flatten below 20 Hz
     shape[0] = 0.0
     white = rng.standard_normal(n_fft)
     coloured = np.fft.irfft(np.fft.rfft(white) * shape, n_fft)[:n]
-    coloured /= max(float(np.std(coloured)), 1e-12)
+    return coloured / max(float(np.std(coloured)), 1e-12)
+
+
+def _room_noise(rng: np.random.Generator, n: int, sr: int, p: RoomParams) -> np.ndarray:
+    """Pink..brown noise (1/f^beta power) plus a little white; unit rms."""
+    coloured = power_law_noise(rng, n, sr, _u(rng, p.noise_exponent))
     noise = coloured + 10 ** (_u(rng, p.white_share_db) / 20) * rng.standard_normal(n)
     return noise / max(float(np.std(noise)), 1e-12)
 
