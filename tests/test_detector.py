@@ -120,3 +120,46 @@ def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):
     p_int8 = music_probability(Int8Detector(tflite).logits(x))
     p_float = predict(model, x)[:, 1]
     assert np.max(np.abs(p_int8 - p_float)) < 0.1
+
+
+def _score(key, label, p, level=-20.0, n=20, category=None):
+    from genred.training.detector_eval import ClipScore
+
+    genre = np.zeros((n, 10), np.float32)
+    genre[:, 6] = 0.9  # the genre model says "metal" throughout (what it says for noise)
+    genre[:, 0] = 0.1
+    return ClipScore(key, category or ("music" if label else "speech"), label, "clean", np.full(n, p, np.float32),
+                     np.full(n, level, np.float32), genre, 0.992)
+
+
+def test_stream_scores_count_what_the_smoother_publishes():
+    from genred.dsp.bundle import GTZAN_LABELS
+    from genred.dsp.smoothing import SmootherParams
+    from genred.training.detector_eval import stream_scores
+
+    params = SmootherParams(confidence_floor=0.3)
+    scores = [_score("talk", 0, 0.05), _score("song", 1, 0.95), _score("quiet", 0, 0.9, level=-70.0)]
+    r = stream_scores(scores, params, GTZAN_LABELS)
+    assert r["not_music_publishing_genre"] == 0.0 and r["music_publishing_no_music"] == 0.0
+    assert r["windows"] == {"not_music": 20, "music": 20}  # the silent clip is the level gate's, not counted
+    # A detector that hears music in the talk: every talk window publishes the genre.
+    r = stream_scores([_score("talk", 0, 0.95), _score("song", 1, 0.95)], params, GTZAN_LABELS)
+    assert r["not_music_publishing_genre"] == 1.0
+    r = stream_scores([_score("song", 1, 0.05)], params, GTZAN_LABELS)
+    assert r["music_publishing_no_music"] == 1.0 and r["per_category"]["music/clean"]["wrong"] == 1.0
+
+
+def test_concatenated_streams_pay_for_the_hold_after_a_change():
+    from genred.dsp.bundle import GTZAN_LABELS
+    from genred.dsp.smoothing import SmootherParams
+    from genred.training.detector_eval import concat_stream_scores
+
+    params = SmootherParams(confidence_floor=0.3, music_tau_s=0.5, no_music_hold_s=5.0, music_hold_s=1.0)
+    scores = [_score(f"song{i}", 1, 0.95) for i in range(3)] + [_score(f"talk{i}", 0, 0.02) for i in range(3)]
+    r = concat_stream_scores(scores, params, GTZAN_LABELS, seed=3)
+    assert r["clips"] == 6
+    # After a song, talk keeps the genre for about no_music_hold_s (5 s of 20 windows a clip)...
+    assert 0.0 < r["not_music_publishing_genre"] < 0.5
+    assert r["median_latency_s"]["to_no_music"] >= 5.0
+    # ...and a clip that is too short is left out.
+    assert concat_stream_scores(scores, params, GTZAN_LABELS, min_s=60.0)["clips"] == 0

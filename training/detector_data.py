@@ -12,7 +12,6 @@ seeded room simulator, cached under ``.cache/genred-detector/`` by what decides 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import logging
@@ -78,24 +77,57 @@ def read_artists(path: Path) -> dict[str, str]:
     return out
 
 
-def tsv_clips(folder: Path, tsv: str, group_column: str, category_of: Callable[[dict[str, str]], str]) -> list[Clip]:
-    """Files listed in a folder's TSV (first column the file name), grouped by a column."""
+def nonmusic_clips(folder: Path) -> list[Clip]:
+    """A folder with a SOURCES.tsv of speech and noise (../shared/data/nonmusic, make speech)."""
+    from .nonmusic import index_nonmusic
+
+    return [Clip(f"{folder.name}/{f.path.name}", NOT_MUSIC, f.category, f"{f.category}:{f.group}", path=f.path)
+            for f in index_nonmusic(folder)]
+
+
+def pool_clips(folder: Path, front_end: LogMelParams, seconds_per_clip: float = 30.0) -> list[Clip]:
+    """A folder of music (make pool, or a user's library), grouped by its top folder. Each
+    file gives one clip of ``seconds_per_clip`` at an offset drawn from its name, so an
+    hour-long loop weighs no more than a song (and the features stay small)."""
+    from .pool import index_pool
+
     clips = []
-    with open(folder / tsv, encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            name = row[next(iter(row))]
-            path = folder / name
-            if not path.is_file():
-                continue
-            category = category_of(row)
-            label = MUSIC if category == "music" else NOT_MUSIC
-            clips.append(Clip(f"{folder.name}/{name}", label, category, f"{category}:{row[group_column]}", path=path))
+    for f in index_pool(folder):
+        spare = max(0.0, f.duration_s - seconds_per_clip)
+        offset_s = spare * (int.from_bytes(hashlib.sha1(str(f.path.name).encode()).digest()[:4], "big") / 2**32)
+        recipe = f"pool|{file_digest(f.path)}|{offset_s:.3f}|{seconds_per_clip}"
+        clips.append(Clip(f"pool/{f.path.relative_to(folder)}", MUSIC, "music", f"pool:{f.source}", weight=f.weight,
+                          make=_cropper(f.path, offset_s, seconds_per_clip, front_end), recipe=recipe))
     return clips
 
 
-def nonmusic_clips(folder: Path) -> list[Clip]:
-    """../shared/data/nonmusic: real speech and household sound, grouped by source."""
-    return tsv_clips(folder, "SOURCES.tsv", "source_repo", lambda row: row["category"])
+def _cropper(path: Path, offset_s: float, seconds: float, fe: LogMelParams):
+    def make() -> np.ndarray:
+        # Decode only the crop (a pool file can be an hour long), then the device's resampler.
+        import soundfile as sf
+
+        from genred.dsp.resample import StreamingResampler, to_mono
+
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            f.seek(min(int(offset_s * rate), max(0, f.frames - 1)))
+            block = f.read(int(seconds * rate), dtype="float32", always_2d=True)
+        resampler = StreamingResampler(rate, fe.sample_rate_hz)
+        return np.concatenate((resampler.process(to_mono(block)), resampler.flush()))
+
+    return make
+
+
+def synth_noise_clips(per_kind: int, seconds: float, sample_rate_hz: int) -> list[Clip]:
+    """Seeded household noises (training/nonmusic.py), grouped by kind: a fold scores kinds it never trained on."""
+    from .nonmusic import NOISE_KINDS, synth_noise
+
+    def maker(kind: str, seed: int):
+        return lambda: synth_noise(kind, seconds, sample_rate_hz, np.random.default_rng(seed))
+
+    return [Clip(f"synth/{kind}/{i}", NOT_MUSIC, "noise", f"synth:{kind}", make=maker(kind, 1000 * k + i),
+                 recipe=f"synth|{kind}|{1000 * k + i}|{seconds}")
+            for k, kind in enumerate(NOISE_KINDS) for i in range(per_kind)]
 
 
 def frames_cache_key(front_end: LogMelParams, room: RoomParams, clip: Clip, room_seed: int | None) -> str:

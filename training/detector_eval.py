@@ -141,12 +141,52 @@ def stream_scores(scores: Sequence[ClipScore], params: SmootherParams, labels: S
             wrong = (st.status == STATUS_NO_MUSIC) if s.label == MUSIC else (st.genre is not None)
             counts[name][0] += 1
             counts[name][1] += int(wrong)
-            cat = per_category.setdefault(f"{s.category}/{s.variant}", [0, 0])
-            cat[0] += 1
-            cat[1] += int(wrong)
+            for name_ in (f"{s.category}/{s.variant}", f"{source_of(s.key)}/{s.variant}"):
+                cat = per_category.setdefault(name_, [0, 0])
+                cat[0] += 1
+                cat[1] += int(wrong)
     return {
         "not_music_publishing_genre": counts["not_music"][1] / max(1, counts["not_music"][0]),
         "music_publishing_no_music": counts["music"][1] / max(1, counts["music"][0]),
         "windows": {k: v[0] for k, v in counts.items()},
         "per_category": {k: {"windows": v[0], "wrong": v[1] / max(1, v[0])} for k, v in sorted(per_category.items())},
+    }
+
+
+def source_of(key: str) -> str:
+    """What a score is broken down by: a GTZAN genre, else the corpus (pool, nonmusic, synth, mix, speech...)."""
+    parts = key.split("/")
+    return f"gtzan:{parts[1]}" if parts[0] == "gtzan" and len(parts) > 2 else parts[0]
+
+
+def concat_stream_scores(scores: Sequence[ClipScore], params: SmootherParams, labels: Sequence[str], seed: int = 1,
+                         min_s: float = 10.0) -> dict[str, Any]:
+    """The clips (of at least ``min_s``) of one variant played back to back in a seeded order,
+    one stream, as a day in a living room goes: TV, then a song, then talk. Every window
+    counts, including those right after a change, so this shows what the holds cost; the
+    latency is from a clip's start to the first window whose state is right for it."""
+    long = [s for s in scores if len(s.p_music) * s.hop_s >= min_s]
+    order = np.random.default_rng(seed).permutation(len(long))
+    sm = Smoother(labels, params)
+    t, wrong, total, latencies = 0.0, {0: 0, 1: 0}, {0: 0, 1: 0}, {0: [], 1: []}
+    for j in order:
+        s = long[int(j)]
+        start, right_at = t, None
+        for i in range(len(s.p_music)):
+            t += s.hop_s
+            st = sm.process(s.genre_probs[i], float(s.level_db[i]), t, music_probability=float(s.p_music[i]))
+            if st.status == STATUS_SILENCE:
+                continue
+            bad = (st.status == STATUS_NO_MUSIC) if s.label == MUSIC else (st.genre is not None)
+            total[s.label] += 1
+            wrong[s.label] += int(bad)
+            if not bad and right_at is None:
+                right_at = t - start
+        latencies[s.label].append(right_at if right_at is not None else float("inf"))
+    return {
+        "clips": len(long),
+        "not_music_publishing_genre": wrong[0] / max(1, total[0]),
+        "music_publishing_no_music": wrong[1] / max(1, total[1]),
+        "median_latency_s": {"to_no_music": float(np.median(latencies[0])) if latencies[0] else None,
+                             "to_music": float(np.median(latencies[1])) if latencies[1] else None},
     }

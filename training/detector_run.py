@@ -16,8 +16,17 @@ from genred.dsp.smoothing import SmootherParams
 from .augment import RoomParams
 from .cv import grouped_folds
 from .detector import LABELS, DetectorConfig, export_int8, representative, save, train_detector
-from .detector_data import Clip, gtzan_clips, nonmusic_clips
-from .detector_eval import fold_mixes, items_for, load_scores, run_fold, save_scores, stream_scores, window_scores
+from .detector_data import Clip, gtzan_clips, nonmusic_clips, pool_clips, synth_noise_clips
+from .detector_eval import (
+    concat_stream_scores,
+    fold_mixes,
+    items_for,
+    load_scores,
+    run_fold,
+    save_scores,
+    stream_scores,
+    window_scores,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -25,30 +34,14 @@ _LOG = logging.getLogger(__name__)
 def corpus(args) -> list[Clip]:
     clips = gtzan_clips(args.data) + nonmusic_clips(args.nonmusic)
     if args.speech is not None:
-        from .detector_data import tsv_clips
-
-        clips += tsv_clips(args.speech, "SOURCES.tsv", "group", lambda row: "speech")
+        clips += nonmusic_clips(args.speech)
     if args.pool is not None:
-        from .pool import index_pool
-
-        clips += [Clip(f"pool/{f.path.relative_to(args.pool)}", 1, "music", f"pool:{f.source}", path=f.path, weight=f.weight)
-                  for f in index_pool(args.pool)]
+        clips += pool_clips(args.pool, _front_end(args))
     if args.synth_noise:
-        from .nonmusic import NOISE_KINDS, synth_noise
-
-        fe = _front_end(args)
-        for kind in NOISE_KINDS:
-            for i in range(args.synth_noise):
-                seed = 1000 * NOISE_KINDS.index(kind) + i
-                clips.append(Clip(f"synth/{kind}/{i}", 0, "noise", f"synth:{kind}", recipe=f"synth|{kind}|{seed}|10",
-                                  make=_noise_maker(synth_noise, kind, seed, fe.sample_rate_hz)))
+        clips += synth_noise_clips(args.synth_noise, 10.0, _front_end(args).sample_rate_hz)
     _LOG.info("corpus: %d clips (%s)", len(clips), ", ".join(
         f"{c} {sum(1 for x in clips if x.category == c)}" for c in ("music", "speech", "noise")))
     return clips
-
-
-def _noise_maker(fn, kind: str, seed: int, sr: int):
-    return lambda: fn(kind, 10.0, sr, np.random.default_rng(seed))
 
 
 def _front_end(args):
@@ -99,19 +92,57 @@ def run_cv(args) -> None:
         _LOG.info("fold %d: %s", f, window_scores(scores))
 
 
+# The music gate's settings tried by `summary`, and the rule that picks one, fixed before
+# any fold was scored: the smallest worst ratio to the targets (not-music windows that
+# publish a genre <= 5 %, music windows that publish no_music <= 2 %) over the clean and
+# room per-clip streams; ties to the shorter median latency back to music in the
+# back-to-back stream. no_music_hold_s stays >= 6 s: a DJ's talk-over must not end music.
+TARGETS = {"not_music_publishing_genre": 0.05, "music_publishing_no_music": 0.02}
+GATE_GRID = {"music_tau_s": (1.5, 3.0, 5.0), "music_on": (0.5, 0.6, 0.7), "music_off": (0.2, 0.35, 0.5),
+             "music_hold_s": (1.0, 2.0), "no_music_hold_s": (6.0, 8.0)}
+
+
+def gate_settings() -> list[dict[str, float]]:
+    keys = list(GATE_GRID)
+    out = [{}]
+    for k in keys:
+        out = [{**o, k: v} for o in out for v in GATE_GRID[k]]
+    return [o for o in out if o["music_off"] <= o["music_on"]]
+
+
+def score_setting(by_variant, params, labels) -> dict[str, Any]:
+    per = {v: stream_scores(sc, params, labels) for v, sc in by_variant.items()}
+    worst = max(per[v][k] / t for v in per for k, t in TARGETS.items())
+    concat = {v: concat_stream_scores(sc, params, labels) for v, sc in by_variant.items()}
+    return {"worst_ratio": worst, "streams": per, "back_to_back": concat}
+
+
 def run_summary(args) -> dict[str, Any]:
     meta = _genre_bundle(args).metadata
-    params = SmootherParams.from_dict(meta.smoothing) if meta.smoothing else SmootherParams()
+    base = SmootherParams.from_dict(meta.smoothing) if meta.smoothing else SmootherParams()
+    folds_scores = {p.stem: load_scores(p) for p in sorted(args.out.glob("fold*.npz"))}
+    if not folds_scores:
+        raise ValueError(f"{args.out}: no fold*.npz (run cv first)")
+    allv = {v: [s for sc in folds_scores.values() for s in sc if s.variant == v] for v in ("clean", "room")}
+    tried = []
+    for setting in gate_settings():
+        r = score_setting(allv, dataclasses.replace(base, **setting), meta.labels)
+        latency = r["back_to_back"]["clean"]["median_latency_s"]["to_music"] or 0.0
+        tried.append((round(r["worst_ratio"], 6), latency, setting, r))
+    tried.sort(key=lambda row: (row[0], row[1]))
+    chosen = tried[0][2]
+    params = dataclasses.replace(base, **chosen)
     rows = []
-    for path in sorted(args.out.glob("fold*.npz")):
-        scores = load_scores(path)
-        row = {"fold": path.stem}
-        for variant in ("clean", "room"):
-            part = [s for s in scores if s.variant == variant]
-            row[variant] = {**window_scores(part), **stream_scores(part, params, meta.labels)}
+    for name, sc in folds_scores.items():
+        row = {"fold": name}
+        for v in ("clean", "room"):
+            part = [s for s in sc if s.variant == v]
+            row[v] = {**window_scores(part), **stream_scores(part, params, meta.labels)}
         rows.append(row)
-    summary = {"smoothing": params.to_dict(), "folds": rows}
+    summary = {"chosen": chosen, "smoothing": params.to_dict(), "pooled": tried[0][3], "folds": rows,
+               "grid": [{"setting": t[2], "worst_ratio": t[0]} for t in tried[:10]]}
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(f"chosen gate {chosen} (worst ratio to target {tried[0][0]:.2f})")
     for r in rows:
         for v in ("clean", "room"):
             s = r[v]
