@@ -66,7 +66,9 @@ class Pipeline:
     ) -> None:
         meta = classifier.metadata
         self.classifier = classifier
-        self.music_detector = classifier.music_detector
+        # Any object with the classifier's predict() and metadata will do; one without a
+        # detector attribute has none.
+        self.music_detector = getattr(classifier, "music_detector", None)
         self.labels = meta.labels
         self.front_end = meta.front_end
         self.window = meta.window
