@@ -8,7 +8,7 @@ import soundfile as sf
 
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.training.augment import RoomParams
-from genred.training.detector import LABELS, DetectorConfig, Int8Detector, Item, Sampler, music_probability
+from genred.training.detector import DetectorConfig, Item, Sampler, load_detector
 from genred.training.detector_data import MUSIC, NOT_MUSIC, Clip, clip_frames, make_mixes, nonmusic_clips
 
 FE = LogMelParams()
@@ -95,14 +95,6 @@ def test_sampler_batches_are_balanced_and_seeded(tmp_path):
         Sampler(_items(tmp_path)[:1], cfg, FE, WIN)
 
 
-def test_music_probability_is_the_softmax_of_the_music_logit():
-    logits = np.array([[0.0, 0.0], [-2.0, 2.0], [3.0, -1.0]], np.float32)
-    p = music_probability(logits)
-    np.testing.assert_allclose(p, [0.5, 1 / (1 + np.exp(-4.0)), 1 / (1 + np.exp(4.0))], rtol=1e-6)
-    np.testing.assert_allclose(music_probability(logits, temperature=2.0)[1], 1 / (1 + np.exp(-2.0)), rtol=1e-6)
-    assert LABELS == ("no_music", "music")
-
-
 def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):
     pytest.importorskip("tensorflow")
     from genred.training.detector import export_int8, representative, train_detector
@@ -117,7 +109,9 @@ def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):
     assert spec_in.dtype == "int8" and spec_in.shape == (1, WIN.window_frames, FE.n_mels, 1)
     assert spec_out.dtype == "int8" and spec_out.shape == (1, 2)
     x = rep[:10, ..., 0]
-    p_int8 = music_probability(Int8Detector(tflite).logits(x))
+    (tmp_path / "music.tflite").write_bytes(tflite)
+    detector = load_detector(tmp_path / "music.tflite", spec_in, spec_out)
+    p_int8 = np.array([detector.run(w)[1] for w in x])
     p_float = predict(model, x)[:, 1]
     assert np.max(np.abs(p_int8 - p_float)) < 0.1
 

@@ -21,7 +21,7 @@ from genred.dsp.windows import pad_frames
 
 from .augment import spec_augment
 from .detector_data import MUSIC, NOT_MUSIC, Clip
-from .features import normalise_batch, windows_from_frames
+from .features import normalise_batch
 
 _LOG = logging.getLogger(__name__)
 
@@ -152,39 +152,12 @@ def export_int8(model, rep: np.ndarray) -> tuple[bytes, Any, Any]:
     return tflite, spec_in, spec_out
 
 
-class Int8Detector:
-    """P(music) of normalised windows through the exported int8 model (ai_edge_litert)."""
+def load_detector(path: Path, spec_in, spec_out):
+    """An exported detector run by the device's own code (genred.dsp.classifier.TfliteModel):
+    ``run(window)`` -> (P(no_music), P(music))."""
+    from genred.dsp.classifier import TfliteModel
 
-    def __init__(self, tflite: bytes) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self._interp = Interpreter(model_content=tflite, num_threads=1)
-        self._interp.allocate_tensors()
-        self._in = self._interp.get_input_details()[0]
-        self._out = self._interp.get_output_details()[0]
-
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        s_in, z_in = self._in["quantization"]
-        s_out, z_out = self._out["quantization"]
-        out = np.empty((len(x), 2), dtype=np.float32)
-        buf = np.zeros(self._in["shape"], dtype=np.int8)
-        for i, w in enumerate(x):
-            buf[0, :, :, 0] = np.clip(np.rint(w / s_in) + z_in, -128, 127)
-            self._interp.set_tensor(self._in["index"], buf)
-            self._interp.invoke()
-            out[i] = (self._interp.get_tensor(self._out["index"])[0].astype(np.float32) - z_out) * s_out
-        return out
-
-
-def music_probability(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = (logits - logits.max(axis=1, keepdims=True)) / temperature
-    e = np.exp(z.astype(np.float64))
-    return (e[:, 1] / e.sum(axis=1)).astype(np.float32)
-
-
-def clip_windows(frames: np.ndarray, front_end: LogMelParams, window: WindowParams, hop_frames: int):
-    """The device's windows of one clip at the device's hop (levels for the silence gate)."""
-    return windows_from_frames(frames, front_end, window, hop_frames)
+    return TfliteModel(Path(path), spec_in, spec_out, "logits", 1.0, what="music detector")
 
 
 def save(path: Path, tflite: bytes) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE, Smoother, SmootherParams
 
-from .detector import DetectorConfig, Int8Detector, Item, export_int8, music_probability, representative, train_detector
+from .detector import DetectorConfig, Item, export_int8, load_detector, representative, save, train_detector
 from .detector_data import MUSIC, Clip, clip_frames, make_mixes, room_seed
 from .features import windows_from_frames
 
@@ -65,11 +65,10 @@ def fold_mixes(clips: Sequence[Clip], fold_seed: int, fe: LogMelParams, n: int =
     return make_mixes(music, others, n, fold_seed, fe)
 
 
-def score_clips(tflite: bytes, clips: Sequence[Clip], genre, fe: LogMelParams, window: WindowParams, room, cache_dir,
+def score_clips(detector, clips: Sequence[Clip], genre, fe: LogMelParams, window: WindowParams, room, cache_dir,
                 hop_frames: int) -> list[ClipScore]:
     """Every window of each clip, clean and through the test room, through the int8 detector
-    and the genre classifier (``genre``: a TfliteClassifier, or None for zeros)."""
-    det = Int8Detector(tflite)
+    (`load_detector`) and the genre classifier (``genre``: a TfliteClassifier, or None for zeros)."""
     hop_s = hop_frames * fe.hop_length / fe.sample_rate_hz
     out = []
     for c in clips:
@@ -80,20 +79,22 @@ def score_clips(tflite: bytes, clips: Sequence[Clip], genre, fe: LogMelParams, w
                 _LOG.warning("skipping %s: %s", c.key, exc)
                 break
             ws = windows_from_frames(frames, fe, window, hop_frames)
-            p = music_probability(det.logits(ws.x))
+            p = np.array([detector.run(x)[1] for x in ws.x], dtype=np.float32)
             g = np.stack([genre.predict(x) for x in ws.x]) if genre is not None else np.zeros((len(ws.x), 10), np.float32)
             out.append(ClipScore(c.key, c.category, c.label, variant, p, ws.level_db.astype(np.float32), g, hop_s))
     return out
 
 
 def run_fold(train_clips: Sequence[Clip], test_clips: Sequence[Clip], fold_seed: int, cfg: DetectorConfig, fe, window, room,
-             cache_dir, genre, hop_frames: int) -> tuple[list[ClipScore], list[dict[str, Any]]]:
+             cache_dir, genre, hop_frames: int, tflite_path: Path) -> tuple[list[ClipScore], list[dict[str, Any]]]:
     train_all = list(train_clips) + fold_mixes(train_clips, fold_seed * 2 + 1, fe, 3 * MIXES_PER_FOLD)
     test_all = list(test_clips) + fold_mixes(test_clips, fold_seed * 2 + 2, fe)
     items = items_for(train_all, cfg, fe, room, cache_dir)
     model, history = train_detector(items, cfg, fe, window)
-    tflite, _, _ = export_int8(model, representative(items, cfg, fe, window))
-    return score_clips(tflite, test_all, genre, fe, window, room, cache_dir, hop_frames), history
+    tflite, spec_in, spec_out = export_int8(model, representative(items, cfg, fe, window))
+    save(tflite_path, tflite)
+    detector = load_detector(tflite_path, spec_in, spec_out)
+    return score_clips(detector, test_all, genre, fe, window, room, cache_dir, hop_frames), history
 
 
 def save_scores(path: Path, scores: Sequence[ClipScore]) -> None:

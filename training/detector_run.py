@@ -85,7 +85,8 @@ def run_cv(args) -> None:
         fold = plan[f]
         _LOG.info("fold %d: %d train clips, %d test clips", f, len(fold.train), len(fold.test))
         scores, history = run_fold([by_key[k] for k in fold.train], [by_key[k] for k in fold.test], args.seed * 100 + f, cfg,
-                                   meta.front_end, meta.window, RoomParams(), args.cache, genre, meta.window.hop_frames)
+                                   meta.front_end, meta.window, RoomParams(), args.cache, genre, meta.window.hop_frames,
+                                   args.out / f"fold{f}.tflite")
         save_scores(args.out / f"fold{f}.npz", scores)
         (args.out / f"fold{f}.json").write_text(json.dumps({"config": cfg.to_dict(), "history": history,
                                                             "window": window_scores(scores)}, indent=1) + "\n")
