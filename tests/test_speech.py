@@ -3,6 +3,7 @@ installed; one file, well under 2 s) one real synthesis through the whole path."
 
 from __future__ import annotations
 
+import csv
 import shutil
 import struct
 import time
@@ -13,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from genred.training.nonmusic import index_nonmusic
-from genred.training.speech import MAX_S, MIN_S, SAMPLE_RATE_HZ, Voice, _trim, make_voice_files
+from genred.training.speech import COLUMNS, MAX_S, MIN_S, SAMPLE_RATE_HZ, Voice, _trim, make_voice_files
 from genred.training.tts_text import catalog_sentences, clean_text, fortune_sentences, split_sentences, take_text
 
 
@@ -107,10 +108,6 @@ def test_one_espeak_voice_end_to_end(tmp_path):
     again.mkdir()
     assert make_voice_files(voice, sentences, 1.0, again, seed=3, text_source="test") == rows  # seeded
     # The table make_speech writes is one index_nonmusic reads.
-    import csv
-
-    from genred.training.speech import COLUMNS
-
     with (tmp_path / "SOURCES.tsv").open("w", encoding="utf-8", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, delimiter="\t", lineterminator="\n")
         w.writeheader()
