@@ -57,10 +57,15 @@ test:
 # Retrain the shipped model from ../shared/data/gtzan: the medium student distilled from
 # MSD_musicnn, with attention pooling over time (about 10 minutes on 2 cores, caches warm).
 GTZAN ?= ../shared/data/gtzan
+NONMUSIC ?= ../shared/data/nonmusic
 model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \
 		--train-list $(GTZAN)/train_filtered.txt --valid-list $(GTZAN)/valid_filtered.txt \
 		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
+	@$(MAKE) --no-print-directory pool speech
+	$(VENV)/bin/python -m genred.training.detector_cli build --data $(GTZAN) --nonmusic $(NONMUSIC) \
+		--speech $(SPEECH) --pool $(POOL) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \
+		--cv-summary docs/music_detector_cv.json --out daemon/models/default
 
 # Unlabelled music for training (never committed, never read by the tests): Debian's free
 # game soundtracks, fetched with apt-get download (nothing installed) and unpacked to audio

@@ -157,3 +157,48 @@ def test_concatenated_streams_pay_for_the_hold_after_a_change():
     assert r["median_latency_s"]["to_no_music"] >= 5.0
     # ...and a clip that is too short is left out.
     assert concat_stream_scores(scores, params, GTZAN_LABELS, min_s=60.0)["clips"] == 0
+
+
+def test_build_declares_a_detector_the_daemon_loads(tmp_path, model_path):
+    """`detector_cli build` on a tiny corpus: music.tflite beside the genre model, declared
+    in model.json with the CV-chosen gate settings, and loaded by the runtime's classifier."""
+    pytest.importorskip("tensorflow")
+    import json
+    import shutil
+
+    from genred.dsp.classifier import TfliteClassifier
+    from genred.training.detector_cli import main
+
+    data, nonmusic, out = tmp_path / "gtzan", tmp_path / "nonmusic", tmp_path / "bundle"
+    lines = []
+    for g, genre in enumerate(("blues", "rock")):
+        for i in range(2):
+            clip = _tone_clip(f"{genre}{i}", MUSIC, "music", "x", seed=g * 10 + i)
+            path = data / "audio" / genre / f"{genre}.0000{i}.flac"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, clip.make(), SR)
+            lines.append(f"{genre}/{genre}.0000{i}\t{g * 2 + i}")
+    (data / "artists.tsv").write_text("\n".join(lines) + "\n")
+    nonmusic.mkdir()
+    rows = ["file\tsource_repo\tcategory"]
+    for i, cat in enumerate(("speech", "noise")):
+        sf.write(nonmusic / f"{cat}_s_{i}.flac", _tone_clip("n", NOT_MUSIC, cat, "y", seed=i).make(), SR)
+        rows.append(f"{cat}_s_{i}.flac\torg/s{i}\t{cat}")
+    (nonmusic / "SOURCES.tsv").write_text("\n".join(rows) + "\n")
+    out.mkdir()
+    shutil.copy(model_path, out / "model.tflite")
+    shutil.copy(model_path.with_suffix(".json"), out / "model.json")
+    summary = tmp_path / "summary.json"
+    summary.write_text(json.dumps({"chosen": {"music_on": 0.65, "music_off": 0.3}, "pooled": {"worst_ratio": 1.5}}))
+    rc = main(["build", "--data", str(data), "--nonmusic", str(nonmusic), "--out", str(out), "--epochs", "1",
+               "--steps", "2", "--mixes", "1", "--cache", str(tmp_path / "cache"), "--cv-summary", str(summary), "--gate", "music_hold_s=1.5"])
+    assert rc == 0
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["music_detector"]["file"] == "music.tflite" and meta["music_detector"]["labels"] == ["no_music", "music"]
+    assert meta["music_detector"]["metrics"]["cv"]["pooled"] == {"worst_ratio": 1.5}
+    assert (meta["smoothing"]["music_on"], meta["smoothing"]["music_off"], meta["smoothing"]["music_hold_s"]) == (0.65, 0.3, 1.5)
+    clf = TfliteClassifier.from_path(out / "model.tflite")
+    assert clf.music_detector is not None
+    p = clf.music_detector.predict(np.zeros((WIN.window_frames, FE.n_mels), np.float32))
+    assert 0.0 <= p <= 1.0 and np.isfinite(p)
+    assert main(["build", "--data", str(data), "--nonmusic", str(nonmusic), "--out", str(out), "--gate", "music_on"]) == 2

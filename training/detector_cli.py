@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech", type=Path, default=None, help="synthetic speech folder (make speech) with SOURCES.tsv")
     p.add_argument("--pool", type=Path, default=None, help="a folder of unlabelled music (make pool)")
     p.add_argument("--synth-noise", type=int, default=0, help="synthetic noise clips per kind (0: none)")
+    p.add_argument("--mixes", type=int, default=150, help="music-under-talk/noise mixes scored per fold (3x that trained on; build: 4x)")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--fold", type=int, default=None, help="cv: the fold to score (default: all, one after another)")
     p.add_argument("--seed", type=int, default=1)
@@ -36,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="cv/summary: the run folder; build: the bundle folder")
     p.add_argument("--genre-model", type=Path, default=None, help="the genre bundle scored with it (default: shipped)")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-detector")
+    p.add_argument("--cv-summary", type=Path, default=None,
+                   help="build: a summary.json of `summary`: its chosen gate settings and CV scores go into model.json")
+    p.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="build: music gate settings (music_on=0.6 ...), over those of --cv-summary")
     p.add_argument("--debug", action="store_true")
     return p
 

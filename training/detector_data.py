@@ -77,12 +77,12 @@ def read_artists(path: Path) -> dict[str, str]:
     return out
 
 
-def nonmusic_clips(folder: Path) -> list[Clip]:
+def nonmusic_clips(folder: Path, weight: float = 1.0) -> list[Clip]:
     """A folder with a SOURCES.tsv of speech and noise (../shared/data/nonmusic, make speech)."""
     from .nonmusic import index_nonmusic
 
-    return [Clip(f"{folder.name}/{f.path.name}", NOT_MUSIC, f.category, f"{f.category}:{f.group}", path=f.path)
-            for f in index_nonmusic(folder)]
+    return [Clip(f"{folder.name}/{f.path.name}", NOT_MUSIC, f.category, f"{f.category}:{f.group}", path=f.path,
+                 weight=weight) for f in index_nonmusic(folder)]
 
 
 def pool_clips(folder: Path, front_end: LogMelParams, seconds_per_clip: float = 30.0) -> list[Clip]:

@@ -86,9 +86,10 @@ def score_clips(detector, clips: Sequence[Clip], genre, fe: LogMelParams, window
 
 
 def run_fold(train_clips: Sequence[Clip], test_clips: Sequence[Clip], fold_seed: int, cfg: DetectorConfig, fe, window, room,
-             cache_dir, genre, hop_frames: int, tflite_path: Path) -> tuple[list[ClipScore], list[dict[str, Any]]]:
-    train_all = list(train_clips) + fold_mixes(train_clips, fold_seed * 2 + 1, fe, 3 * MIXES_PER_FOLD)
-    test_all = list(test_clips) + fold_mixes(test_clips, fold_seed * 2 + 2, fe)
+             cache_dir, genre, hop_frames: int, tflite_path: Path,
+             mixes: int = MIXES_PER_FOLD) -> tuple[list[ClipScore], list[dict[str, Any]]]:
+    train_all = list(train_clips) + fold_mixes(train_clips, fold_seed * 2 + 1, fe, 3 * mixes)
+    test_all = list(test_clips) + fold_mixes(test_clips, fold_seed * 2 + 2, fe, mixes)
     items = items_for(train_all, cfg, fe, room, cache_dir)
     model, history = train_detector(items, cfg, fe, window)
     tflite, spec_in, spec_out = export_int8(model, representative(items, cfg, fe, window))
