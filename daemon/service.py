@@ -149,7 +149,10 @@ class Daemon:
         source = self.source
         while not stop.is_set():
             rate = source.sample_rate_hz
-            block = source.read(max(1, int(self.settings.audio.block_s * rate)), timeout_s=READ_TIMEOUT_S) if rate else None
+            # Before a device has opened the rate is unknown; the read still waits
+            # (for the device), so the worker never spins.
+            frames = max(1, int(self.settings.audio.block_s * rate)) if rate else 1
+            block = source.read(frames, timeout_s=READ_TIMEOUT_S)
             if block is None:
                 if getattr(source, "eof", False):
                     if self.pipeline is not None:

@@ -127,6 +127,47 @@ def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
     assert msgs and msgs[-1] == "STOPPING=1"
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _start_waiting_daemon(model_path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    """`genred run` on a microphone that is not there; returns once it says it retries."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--source", "no-such-microphone",
+         "--device-id", "t", "--model", str(model_path), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    timer = threading.Timer(60, proc.kill)  # never hang the suite
+    timer.start()
+    try:
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "retrying" in line:
+                return proc
+        raise AssertionError(f"the daemon never said it retries: {''.join(seen)}")
+    finally:
+        timer.cancel()
+
+
+def test_waiting_for_a_missing_microphone_uses_no_cpu(model_path):
+    proc = _start_waiting_daemon(model_path)
+    try:
+        time.sleep(0.5)
+        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+        time.sleep(3.0)
+        share = (_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
+        assert proc.poll() is None
+        # A spinning worker is a whole core (1.0); waiting is a few wake-ups a second.
+        assert share < 0.05, f"{share:.0%} of a core while waiting for the microphone"
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
 def test_sigterm_stops_within_5_s(write_wav, model_path):
     path = write_wav("loop.wav", music_like(4.0, 44100), 44100)
     proc = subprocess.Popen(
