@@ -34,6 +34,7 @@ _LOG = logging.getLogger(__name__)
 FILE_PREFIX = "file:"
 STATES = ("starting", "running", "lost", "retrying", "stopped", "ended")
 _WATCH_POLL_MAX_S = 0.25  # how quickly the supervisor notices a dead stream
+_ATTEMPT_HANG_S = 30.0  # an open attempt this long is stuck in PortAudio, not waiting
 
 
 # -- the ring buffer ---------------------------------------------------------------------
@@ -384,6 +385,7 @@ class DeviceSource:
         self._reopen_count = 0
         self._last_error: str | None = None
         self._last_audio: float | None = None  # time.monotonic() of the last callback
+        self._attempt_since: float | None = None  # monotonic start of the open attempt in progress
 
     # -- the public API --------------------------------------------------------------------
 
@@ -398,6 +400,17 @@ class DeviceSource:
     @property
     def eof(self) -> bool:
         return False  # a device never ends; it is lost and reopened
+
+    @property
+    def waiting_for_device(self) -> bool:
+        """True while the device is missing and the supervisor waits to try again.
+
+        Not while the device counts as open but gives nothing, nor while one open
+        attempt hangs: those are what a service watchdog is for.
+        """
+        with self._lock:
+            state, since = self._state, self._attempt_since
+        return state == "retrying" and (since is None or time.monotonic() - since < _ATTEMPT_HANG_S)
 
     def start(self) -> None:
         """Open the device in the background; never raises for a missing device."""
@@ -459,9 +472,11 @@ class DeviceSource:
                 attempts += 1
                 if attempts > 1 and self._real_portaudio:
                     _refresh_portaudio()
+                self._set(attempt_since=time.monotonic())
                 try:
                     self._open()
                 except Exception as exc:  # noqa: BLE001 - a missing device is a state, not a crash
+                    self._set(attempt_since=None)
                     message = _describe(exc)
                     self._set(state="retrying", last_error=message)
                     if outage_since is None:
@@ -476,6 +491,7 @@ class DeviceSource:
                     delay = min(delay * 2, audio.retry_max_s)
                     continue
 
+                self._set(attempt_since=None)
                 opened_at = time.monotonic()
                 if attempts > 1:
                     with self._lock:

@@ -83,7 +83,7 @@ class Daemon:
         self._since_wall: str | None = None
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
-        self._ready = False
+        self._listening = False  # audio has arrived
         self._worker_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -94,6 +94,10 @@ class Daemon:
         try:
             self.source = self._open_source()
             self.source.start()
+            # Ready once the model is loaded and the publisher runs (a broker that is
+            # away is retried in the background), before any audio: a missing
+            # microphone is a state the daemon reports, not a start that never ends.
+            self.notifier.ready(f"waiting for audio from {self.settings.audio.source}")
             worker = threading.Thread(target=self._work, args=(stop,), name="genred-worker", daemon=True)
             worker.start()
             while not stop.is_set() and worker.is_alive():
@@ -159,6 +163,10 @@ class Daemon:
                         self._handle(self.pipeline.flush())
                     _LOG.info("end of the audio source")
                     return
+                if getattr(source, "waiting_for_device", False):
+                    # The device is missing and the supervisor retries: the daemon is
+                    # not stuck, and a restart would not bring the microphone back.
+                    self.notifier.watchdog()
                 self._periodic()
                 continue
             t0 = time.perf_counter()
@@ -171,9 +179,9 @@ class Daemon:
             results = self.pipeline.process(block)
             self._busy_s += time.perf_counter() - t0
             self._audio_s += block.shape[0] / source.sample_rate_hz
-            if not self._ready:
-                self._ready = True
-                self.notifier.ready(f"listening on {source.status().device}")
+            if not self._listening:
+                self._listening = True
+                self.notifier.status(f"listening on {source.status().device}")
                 _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, source.sample_rate_hz, source.channels)
             # Fed only here: while no audio flows, systemd's watchdog should bite.
             self.notifier.watchdog()

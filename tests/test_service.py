@@ -85,7 +85,7 @@ def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, tmp_path):
     assert msgs[0].startswith("READY=1")
     assert "WATCHDOG=1" in msgs
     assert msgs[-1] == "STOPPING=1"
-    assert msgs.index("WATCHDOG=1") > 0  # fed only once audio flows
+    assert msgs.index("WATCHDOG=1") > msgs.index(f"STATUS=listening on file:{path}")  # fed once audio flows
 
 
 class _SilentSource:
@@ -111,7 +111,7 @@ class _SilentSource:
         return CaptureStatus("silent", "running", 16000, 1, 0, 0, 0, None, None)
 
 
-def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
+def test_an_open_but_silent_device_is_ready_but_never_feeds_the_watchdog(model_path, tmp_path):
     from genred.daemon.service import Daemon
     from genred.daemon.systemd import Notifier
 
@@ -123,8 +123,11 @@ def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
     threading.Timer(1.0, stop.set).start()
     assert daemon.run(stop) == 0
     msgs = sock.drain()
-    assert "WATCHDOG=1" not in msgs and not any(m.startswith("READY=1") for m in msgs)
-    assert msgs and msgs[-1] == "STOPPING=1"
+    # Ready (the daemon runs and says what it waits for), but a stream that counts as
+    # open and delivers nothing is a hung capture: the watchdog must bite.
+    assert msgs[0] == "READY=1\nSTATUS=waiting for audio from default"
+    assert "WATCHDOG=1" not in msgs
+    assert msgs[-1] == "STOPPING=1"
 
 
 def _cpu_s(pid: int) -> float:
@@ -166,6 +169,26 @@ def test_waiting_for_a_missing_microphone_uses_no_cpu(model_path):
     finally:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def test_waiting_for_a_missing_microphone_is_ready_and_says_so(model_path, tmp_path):
+    """Type=notify: a Pi that boots without its microphone must not time out at start."""
+    sock = _NotifySocket(tmp_path / "notify")
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock.path), WATCHDOG_USEC="200000")  # fed every 0.1 s
+    proc = _start_waiting_daemon(model_path, env=env)
+    try:
+        time.sleep(1.5)
+        msgs = list(sock.drain())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    ready = [m for m in msgs if m.startswith("READY=1")]
+    assert len(ready) == 1, msgs
+    assert "STATUS=waiting for audio" in ready[0] and "no-such-microphone" in ready[0]
+    # The microphone is missing, the daemon is not stuck: the supervisor retries, so
+    # the watchdog is fed and systemd does not restart a healthy daemon in a loop.
+    assert msgs.count("WATCHDOG=1") >= 5, msgs
+    assert sock.drain()[-1] == "STOPPING=1"
 
 
 def test_sigterm_stops_within_5_s(write_wav, model_path):
