@@ -24,6 +24,7 @@ from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
 from . import DEFAULT_MODEL, __version__
+from .presence import NO_AUDIO, AudioPresence
 from .settings import Settings
 from .stats import ListeningMix
 from .systemd import Notifier
@@ -31,6 +32,9 @@ from .systemd import Notifier
 _LOG = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.25  # how often the worker looks up from a silent source
+# Capture silent this long (blocks come every audio.block_s), or a device that is not
+# open, is published as the state "no_audio": a lost microphone is seen, not guessed.
+NO_AUDIO_AFTER_S = 2.5
 
 
 def device_id_of(settings: Settings) -> str:
@@ -84,6 +88,7 @@ class Daemon:
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
         self._listening = False  # audio has arrived
+        self._presence = AudioPresence(NO_AUDIO_AFTER_S, time.monotonic())
         self._worker_error: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -167,11 +172,16 @@ class Daemon:
                     # The device is missing and the supervisor retries: the daemon is
                     # not stuck, and a restart would not bring the microphone back.
                     self.notifier.watchdog()
+                self._no_audio_check()
                 self._periodic()
                 continue
             t0 = time.perf_counter()
-            if self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
-                # First audio, or the device came back at another rate: start afresh.
+            resumed = self._presence.heard(time.monotonic())
+            if resumed:
+                self.notifier.status(f"listening on {source.status().device}")
+            if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
+                # First audio, audio after an outage (it does not join on to what came
+                # before), or the device came back at another rate: start afresh.
                 self.pipeline = Pipeline(
                     self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
                     smoother_params=self.smoother_params,
@@ -213,6 +223,40 @@ class Daemon:
                     self._last_genre = s.genre
             elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
                 self._publish_state(r)
+
+    def _no_audio_check(self) -> None:
+        """While capture gives nothing, the state says so (status no_audio, no genre):
+        once at the start of the outage, then as often as any unchanged state."""
+        cap = self.source.status()
+        now_mono = time.monotonic()
+        if self._presence.silent(now_mono, cap.state):
+            self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
+            now = time.time()
+            key = (NO_AUDIO, None)
+            if key != self._last_state_key:
+                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._last_state_key)} -> {NO_AUDIO} (0.00)\n")
+                self.out.flush()
+                self._last_state_key = key
+                self._since_wall = _iso(now)
+            self._publish_no_audio()
+            if self._last_genre is not None:
+                self._emit_event(self._last_genre, None, 0.0, now)
+                self._last_genre = None
+        elif self._presence.outage and now_mono - self._last_state_pub >= self.settings.mqtt.state_interval_s:
+            self._publish_no_audio()
+
+    def _publish_no_audio(self) -> None:
+        self._last_state_pub = time.monotonic()
+        if self.publisher is None:
+            return
+        self.publisher.publish_state({
+            "genre": None,
+            "confidence": 0.0,
+            "status": NO_AUDIO,
+            "since": self._since_wall,
+            "probabilities": _rounded(self.labels, np.zeros(len(self.labels))),  # as in silence
+            "model": self.classifier.metadata.name,
+        })
 
     def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
         if self.publisher is not None:
