@@ -3,9 +3,10 @@
 * The broker is killed (SIGKILL) or stopped (SIGTERM) and restarted 20 times under a
   daemon fed from a file faster than real time: every event arrives, in order (at
   least once), and the retained state and availability end as the daemon left them.
-* Capture faults through DeviceSource's hooks (tests/fake_audio.py): an open that fails, input overflows,
-  a callback that stalls; and at the daemon level, the systemd watchdog is fed only
-  while audio flows.
+* Capture faults through DeviceSource's hooks (tests/fake_audio.py): an open that
+  fails, input overflows, a callback that stalls; and at the daemon level, the systemd
+  watchdog starves while a stalled stream gives nothing, and is fed while audio flows
+  or a missing device is retried.
 * One hour of synthetic audio through the daemon as fast as it goes: memory flat,
   every queue and table bounded.
 
