@@ -90,11 +90,13 @@ class Daemon:
         self._listening = False  # audio has arrived
         self._presence = AudioPresence(NO_AUDIO_AFTER_S, time.monotonic())
         self._worker_error: BaseException | None = None
+        self._source_failed = False  # a file source that ended with an error
 
     # -- lifecycle -------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> int:
-        """Run until ``stop`` is set (or a non-looping file source ends); 0 on a clean exit."""
+        """Run until ``stop`` is set (or a non-looping file source ends); 0 on a clean
+        exit, 1 if the worker or the source failed."""
         self._start_publisher()
         try:
             self.source = self._open_source()
@@ -120,7 +122,7 @@ class Daemon:
                 self._publish_status()
                 self.publisher.stop(timeout_s=2.0)
             self.notifier.close()
-        return 1 if self._worker_error is not None else 0
+        return 1 if self._worker_error is not None or self._source_failed else 0
 
     def _start_publisher(self) -> None:
         mqtt = self.settings.mqtt
@@ -166,7 +168,11 @@ class Daemon:
                 if getattr(source, "eof", False):
                     if self.pipeline is not None:
                         self._handle(self.pipeline.flush())
-                    _LOG.info("end of the audio source")
+                    failure = source.status().last_error
+                    if failure is not None:  # the source logged it; the exit status says it too
+                        self._source_failed = True
+                    else:
+                        _LOG.info("end of the audio source")
                     return
                 if getattr(source, "waiting_for_device", False):
                     # The device is missing and the supervisor retries: the daemon is

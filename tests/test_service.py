@@ -214,6 +214,19 @@ def test_sigterm_stops_within_5_s(write_wav, model_path):
             proc.kill()
 
 
+def test_a_file_source_that_fails_mid_stream_is_a_failed_run(write_wav, model_path):
+    import numpy as np
+
+    audio = music_like(1.0, 16000)
+    audio[8000] = np.nan  # at 0.5 s: the header is fine, the stream is not
+    path = write_wav("nan.wav", audio, 16000, subtype="FLOAT")
+    proc = subprocess.run([sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--source", f"file:{path}",
+                           "--model", str(model_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if "non-finite sample" in ln]
+    assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_run_with_a_bad_config_is_one_line(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("audio:\n  block_s: fast\n")
