@@ -139,7 +139,7 @@ class MqttPublisher:
         self.model_name = model_name
         self.sw_version = sw_version
         self._password = password if password is not None else settings.password
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or new_client
         self._client_id = settings.client_id or f"genred-{device_id}"
         self._where = f"{settings.host}:{settings.port}"
         base = f"{settings.topic_prefix}/{device_id}"
@@ -401,15 +401,9 @@ class MqttPublisher:
                 # "not connected" errors, and the lines that matter are ours.
                 client.enable_logger(logging.getLogger(__name__ + ".paho"))
             client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
-            if s.username is not None:
-                client.username_pw_set(s.username, self._password)
-            if s.tls.enabled:
-                client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file, keyfile=s.tls.key_file)
-                if s.tls.insecure:
-                    client.tls_insecure_set(True)
-            client.connect_timeout = CONNECT_TIMEOUT_S
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise MqttError(f"cannot set up the MQTT client: {one_line(exc)}; check mqtt.tls") from None
+        except (OSError, ValueError) as exc:
+            raise MqttError(f"cannot set up the MQTT client: {one_line(exc)}") from None
+        configure_client(client, s, self._password)
         return conn
 
     def _run(self, conn: _Conn) -> None:
@@ -525,7 +519,34 @@ class MqttPublisher:
         _LOG.warning("MQTT connection to %s lost (%s); reconnecting; events are queued", self._where, reason)
 
 
-def _default_client(client_id: str) -> Any:
+def configure_client(client: Any, settings: MqttSettings, password: str | None) -> None:
+    """The credentials and TLS of ``settings`` on a paho client (the daemon's, `listen`'s
+    and `check-config`'s). `MqttError` naming the key and the file for unusable TLS files."""
+    if settings.username is not None:
+        client.username_pw_set(settings.username, password)
+    tls = settings.tls
+    if tls.enabled:
+        for key in ("ca_file", "cert_file", "key_file"):
+            name = getattr(tls, key)
+            if name is not None and not os.path.isfile(name):
+                raise MqttError(f"mqtt.tls.{key}: no such file: {os.path.abspath(name)}")
+        try:
+            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MqttError(
+                f"mqtt.tls: cannot use {_tls_files(tls)}: {one_line(exc)}; check that they are PEM files readable by this user"
+            ) from None
+        if tls.insecure:
+            client.tls_insecure_set(True)
+    client.connect_timeout = CONNECT_TIMEOUT_S
+
+
+def _tls_files(tls: Any) -> str:
+    named = [f"mqtt.tls.{k} ({getattr(tls, k)})" for k in ("ca_file", "cert_file", "key_file") if getattr(tls, k)]
+    return ", ".join(named) or "the system's CA store"
+
+
+def new_client(client_id: str) -> Any:
     # Reconnecting is ours (see the module docstring), so paho's own is off.
     return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False)
 

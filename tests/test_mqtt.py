@@ -282,8 +282,15 @@ def test_tls_with_the_brokers_ca(mosquitto_tls, publisher, caplog):
     wait_until(lambda: "certificate" in str(q.counters()["last_error"]).lower(), what="a certificate failure")
     assert not q.counters()["connected"]
 
-    with pytest.raises(MqttError, match="check mqtt.tls"):
-        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=str(tls.ca) + ".missing")))
+    # A CA file that is not there: refused at start, naming the key and the file.
+    missing = str(tls.ca) + ".missing"
+    with pytest.raises(MqttError) as info:
+        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=missing)))
+    assert str(info.value) == f"mqtt.tls.ca_file: no such file: {missing}"
+    not_pem = tls.ca.with_name("not-a-ca.pem")
+    not_pem.write_text("hello\n")
+    with pytest.raises(MqttError, match=rf"^mqtt.tls: cannot use mqtt.tls.ca_file \({not_pem}\): "):
+        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=str(not_pem))))
 
 
 def test_stop_returns_in_time_when_the_broker_is_gone(mosquitto, publisher):
