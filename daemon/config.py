@@ -20,6 +20,7 @@ import functools
 import logging
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -42,6 +43,9 @@ COMMAND_LINE = "(command line)"
 # Values of these keys never appear in messages or in `check_config`'s output.
 _SECRET_KEYS = frozenset({"mqtt.password"})
 _MASK = "***"
+# A `password:` key in a YAML line (block or flow style) and the first character of its value.
+_SECRET_LINE = re.compile(r"(?:^|[\s{,])password\s*:\s*(\S?)")
+_YAML_MEANING = {"*": "alias", "!": "tag", "&": "anchor"}
 _MQTT_WILDCARDS = "+#"
 
 
@@ -375,12 +379,26 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"config {path}: is a directory, not a file") from None
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read it ({exc.strerror or one_line(exc)})") from None
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
+        bare = None if line.lstrip().startswith("#") else _SECRET_LINE.search(line)
+        if bare is not None and bare.group(1) in _YAML_MEANING:
+            # Unquoted, YAML reads these as an alias, a tag or an anchor: an error that
+            # would quote the password, or (an anchor) a password silently null.
+            c = bare.group(1)
+            raise ConfigError(
+                f"config {path}: line {number}: mqtt.password: a value starting with {c} is a YAML {_YAML_MEANING[c]}; "
+                "quote the password: password: \"...\""
+            )
     try:
         return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = one_line(exc.problem or exc.context or exc)
         where = f"line {mark.line + 1}: " if mark is not None else ""
+        if mark is not None and mark.line < len(lines) and _SECRET_LINE.search(lines[mark.line]):
+            # The problem text may quote the value; the journal must not get the password.
+            problem = "the mqtt.password value cannot be read as YAML; quote the password: password: \"...\""
         raise ConfigError(f"config {path}: not valid YAML ({where}{problem})") from None
     except yaml.YAMLError as exc:  # e.g. bytes that are not UTF-8
         raise ConfigError(f"config {path}: not valid YAML ({one_line(exc)})") from None

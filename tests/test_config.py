@@ -336,6 +336,24 @@ def test_invalid_yaml_is_one_line(write, text, line):
         assert f"line {line}:" in message
 
 
+@pytest.mark.parametrize("value", ["*hunter2", "!hunter2", "&hunter2", "&hunter2 more", "*hunter2 x", "!!hunter2 y",
+                                   "@hunter2", "%hunter2", "`hunter2"])
+def test_a_password_yaml_cannot_read_is_never_echoed(write, value):
+    """Unquoted, * is an alias, ! a tag, & an anchor (and the password silently null)."""
+    for text in (f"mqtt:\n  username: me\n  password: {value}\n", f"mqtt: {{username: me, password: {value}}}\n"):
+        path = write(text)
+        message = _error(path)
+        assert "hunter2" not in message, message
+        assert message.startswith(f"config {path}: ") and "mqtt.password" in message and "quote" in message, message
+
+
+def test_other_yaml_errors_still_say_what_is_wrong(write):
+    path = write("mqtt:\n  password: 'fine'\n  host: *nohost\n")
+    assert "nohost" in _error(path)  # not a secret: the undefined alias is named
+    assert load_settings(write("mqtt:\n  password: '*hunter2'\n")).mqtt.password == "*hunter2"
+    assert load_settings(write("mqtt:\n  # password: *not-this-one\n  password: x\n")).mqtt.password == "x"
+
+
 def test_duplicate_key_is_refused(write):
     # plain safe_load would keep only the second mqtt block, losing the host
     path = write("mqtt:\n  host: broker\nmqtt:\n  port: 1884\n")
