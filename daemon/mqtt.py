@@ -57,8 +57,11 @@ from .settings import MqttSettings
 _LOG = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # TCP (+TLS) connect; bounds how long one attempt can hang
+CONNACK_TIMEOUT_S = 10.0  # a listener that accepts and never answers CONNECT is not a broker
 LISTEN_CONNACK_TIMEOUT_S = 10.0
 _AUTH_HINT = "check mqtt.username / password_file"
+_X509_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+_CLOSED_BY_BROKER = "closed by the broker: it shut down or restarted, or dropped us"
 
 
 class MqttError(GenredError):
@@ -105,6 +108,8 @@ class _Conn:
     accepted: bool = False
     refused: bool = False
     cleaned: bool = False
+    unanswered: bool = False  # no CONNACK within CONNACK_TIMEOUT_S
+    reason: str = ""  # why it ended, as paho says
 
 
 @dataclass(eq=False)
@@ -416,16 +421,22 @@ class MqttPublisher:
                 self._unreachable(exc)
             else:
                 conn.client.loop_start()
+                sent = time.monotonic()
                 while not conn.done.wait(0.25):
                     if self._released.is_set():
                         break
-                if self._stopping.is_set():
+                    if not (conn.accepted or conn.refused) and time.monotonic() - sent > CONNACK_TIMEOUT_S:
+                        conn.unanswered = True
+                        break
+                if self._stopping.is_set() or conn.unanswered:
                     try:
                         conn.client.disconnect()
                     except Exception:  # noqa: BLE001
                         pass
                 conn.client.loop_stop()
                 self._cleanup(conn)
+                if not (conn.accepted or conn.refused or self._stopping.is_set()):
+                    self._not_answered(conn)
             if self._stopping.is_set():
                 break
             if conn.accepted:
@@ -447,14 +458,49 @@ class MqttPublisher:
 
     def _unreachable(self, exc: BaseException) -> None:
         reason = one_line(exc)
+        tls = self.settings.tls
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            what = f"has a TLS certificate we do not trust ({exc.verify_message or reason})"
+            if exc.verify_code == _X509_HOSTNAME_MISMATCH:
+                hint = ("check mqtt.host: it must be a name the broker's certificate is for "
+                        "(mqtt.tls.insecure for test brokers only); retrying")
+            else:
+                hint = ("check mqtt.tls.ca_file: the CA that signed the broker's certificate "
+                        "(null: the system's CA store); retrying")
+        elif tls.enabled and isinstance(exc, (ssl.SSLError, ConnectionResetError)):
+            what = f"failed the TLS handshake ({reason})"
+            hint = f"check mqtt.port and mqtt.tls.enabled: is {self.settings.port} the broker's TLS port?; retrying"
+        else:
+            what, hint = f"not reachable ({reason})", "retrying; genre changes are still printed"
+        self._tell_once(f"MQTT broker {self._where} {what}; {hint}", f"not reachable: {reason}")
+
+    def _not_answered(self, conn: _Conn) -> None:
+        """TCP (and TLS) worked, but no MQTT answer came: not a broker, or not this protocol."""
+        if conn.unanswered:
+            what = f"accepted the connection but sent no MQTT answer within {CONNACK_TIMEOUT_S:g} s"
+        elif conn.reason in ("", _CLOSED_BY_BROKER):
+            what = "closed the connection without an MQTT answer"
+        else:
+            what = f"ended the connection without an MQTT answer ({conn.reason})"
+        s = self.settings
+        if s.tls.enabled:
+            hint = f"check mqtt.port: is {s.port} the broker's MQTT over TLS port? (mqtt.tls.enabled is true)"
+        elif s.port == 8883:
+            hint = "port 8883 is MQTT over TLS: set mqtt.tls.enabled: true (or check mqtt.port)"
+        else:
+            hint = "if it is a TLS port, set mqtt.tls.enabled: true; otherwise check mqtt.port (no MQTT broker answers there)"
+        self._tell_once(f"MQTT broker {self._where} {what}; {hint}; retrying", f"no MQTT answer: {what}")
+
+    def _tell_once(self, message: str, last_error: str) -> None:
+        """Warn once per outage (the first failure says it; retries only at debug)."""
         with self._lock:
-            self._last_error = f"not reachable: {reason}"
+            self._last_error = last_error
             tell = not self._told_unreachable
             self._told_unreachable = True
         if tell and self._lost_at is None:
-            _LOG.warning("MQTT broker %s not reachable (%s); retrying; genre changes are still printed", self._where, reason)
+            _LOG.warning("%s", message)
         else:
-            _LOG.debug("MQTT broker %s still not reachable (%s)", self._where, reason)
+            _LOG.debug("%s", message)
 
     def _on_connect(self, client: Any, conn: _Conn, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
@@ -489,7 +535,10 @@ class MqttPublisher:
                 self._unexpected("after connecting", exc)
 
     def _on_disconnect(self, client: Any, conn: _Conn, flags: Any, reason_code: Any, properties: Any) -> None:
-        self._cleanup(conn, reason=str(reason_code))
+        # paho names a socket closed without a DISCONNECT packet (how mosquitto ends an
+        # MQTT 3.1.1 session when it shuts down or restarts) "Unspecified error".
+        conn.reason = _CLOSED_BY_BROKER if str(reason_code) == "Unspecified error" else str(reason_code)
+        self._cleanup(conn, reason=conn.reason)
         conn.done.set()
 
     def _on_publish(self, client: Any, conn: _Conn, mid: int, reason_code: Any, properties: Any) -> None:
