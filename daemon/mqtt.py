@@ -52,7 +52,7 @@ import paho.mqtt.client as mqtt
 
 from genred.dsp.errors import GenredError, one_line
 
-from .settings import MqttSettings
+from .settings import MqttSettings, TlsSettings
 
 _LOG = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ CONNECT_TIMEOUT_S = 5.0  # TCP (+TLS) connect; bounds how long one attempt can h
 CONNACK_TIMEOUT_S = 10.0  # a listener that accepts and never answers CONNECT is not a broker
 LISTEN_CONNACK_TIMEOUT_S = 10.0
 _AUTH_HINT = "check mqtt.username / password_file"
+_AUTH_REFUSALS = ("Not authorized", "Bad user name or password")
 _X509_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
 _CLOSED_BY_BROKER = "closed by the broker: it shut down or restarted, or dropped us"
 
@@ -511,7 +512,7 @@ class MqttPublisher:
                 tell = not self._told_refused
                 self._told_refused = True
             if tell:
-                hint = f"; {_AUTH_HINT}" if reason in ("Not authorized", "Bad user name or password") else ""
+                hint = f"; {_AUTH_HINT}" if reason in _AUTH_REFUSALS else ""
                 _LOG.error("MQTT broker %s refused us: %s%s", self._where, reason, hint)
             conn.done.set()
             return
@@ -612,9 +613,13 @@ def listen(
     out: IO[str] = sys.stdout,
     stop: threading.Event | None = None,
     max_messages: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> int:
     """Print one line per state, event and availability message until Ctrl-C (or ``stop``,
-    or ``max_messages`` lines); 0 then. `MqttError` if the broker cannot be reached."""
+    or ``max_messages`` lines); 0 then. `MqttError` if the broker cannot be reached.
+    Credentials and TLS as the daemon's (`configure_client`)."""
     stop = stop or threading.Event()
     where = f"{host}:{port}"
     base = f"{topic_prefix}/{device_id or '+'}"
@@ -654,7 +659,7 @@ def listen(
     client.on_message = on_message
     client.on_disconnect = on_disconnect
     client.reconnect_delay_set(min_delay=1, max_delay=10)
-    client.connect_timeout = CONNECT_TIMEOUT_S
+    configure_client(client, MqttSettings(host=host, port=port, username=username, tls=tls or TlsSettings()), password)
     try:
         client.connect(host, port, keepalive=30)
     except Exception as exc:  # noqa: BLE001 - OSError, DNS, ssl: one line for the user
@@ -664,7 +669,9 @@ def listen(
         if not got_connack.wait(LISTEN_CONNACK_TIMEOUT_S):
             raise MqttError(f"cannot reach the MQTT broker at {where}: no answer in {LISTEN_CONNACK_TIMEOUT_S:.0f} s")
         if connack["reason"].is_failure:
-            raise MqttError(f"the MQTT broker at {where} refused us: {connack['reason']}")
+            reason = str(connack["reason"])
+            hint = "; check --username / --password-file (or the config's)" if reason in _AUTH_REFUSALS else ""
+            raise MqttError(f"the MQTT broker at {where} refused us: {reason}{hint}")
         # Waiting in short steps keeps Ctrl-C responsive in the main thread.
         while not stop.wait(0.2):
             pass

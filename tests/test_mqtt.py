@@ -460,3 +460,56 @@ def test_a_broker_shutting_down_is_said_plainly(mosquitto, publisher, caplog):
     lost = [m for m in _warnings(caplog) if "lost" in m]
     assert len(lost) == 1 and "closed by the broker" in lost[0] and "Unspecified" not in lost[0], lost
     assert "closed by the broker" in p.counters()["last_error"]
+
+
+# -- genred listen against a secured broker --------------------------------------------------------
+
+
+def _listen_lines(args: list[str], n: int, timeout_s: float = 30.0) -> tuple[list[str], str]:
+    """The first ``n`` lines `genred listen ARGS` prints (then it is killed), and its stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "genred.daemon", "listen", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        while len(lines) < n:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait(timeout=5)
+    return lines, proc.stderr.read()
+
+
+def test_listen_with_the_daemons_config_on_a_broker_with_passwords(mosquitto_auth, publisher, tmp_path):
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(PASSWORD + "\n")
+    p = publisher(settings_for(mosquitto_auth, username=USERNAME, discovery=False), password=PASSWORD)
+    p.publish_state(STATE)
+    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"mqtt:\n  host: {mosquitto_auth.host}\n  port: {mosquitto_auth.port}\n"
+                   f"  username: {USERNAME}\n  password_file: {secret}\n")
+    lines, err = _listen_lines(["--config", str(cfg)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)
+    # The same with flags only; and without the password the refusal is one clear line.
+    lines, err = _listen_lines(["--host", mosquitto_auth.host, "--port", str(mosquitto_auth.port),
+                                "--username", USERNAME, "--password-file", str(secret)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)
+    lines, err = _listen_lines(["--host", mosquitto_auth.host, "--port", str(mosquitto_auth.port)], 1)
+    assert lines == [] and "refused" in err and len(err.strip().splitlines()) == 1, err
+    assert PASSWORD not in err
+
+
+def test_listen_over_tls(mosquitto_tls, publisher):
+    tls = TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))
+    p = publisher(settings_for(mosquitto_tls, tls=tls, discovery=False))
+    p.publish_state(STATE)
+    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    lines, err = _listen_lines(["--host", mosquitto_tls.host, "--port", str(mosquitto_tls.port),
+                                "--tls", "--ca-file", str(mosquitto_tls.tls.ca)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)
