@@ -12,6 +12,9 @@ PREFIX=/opt/genred
 CONF_DIR=/etc/genred
 UNIT=/etc/systemd/system/genred.service
 SERVICE_USER=genred
+# Debian's own interpreter: a pyenv or conda python3 first on root's PATH lives under
+# /root, and a venv made from it cannot be run by the service user.
+PYTHON=/usr/bin/python3
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -52,7 +55,12 @@ usermod -a -G audio "$SERVICE_USER"
 
 echo "== virtual environment in $PREFIX/venv"
 mkdir -p "$PREFIX"
-[ -x "$PREFIX/venv/bin/python" ] || python3 -m venv "$PREFIX/venv"
+# A venv made by another interpreter (an earlier install that used root's python3) is rebuilt.
+if [ -f "$PREFIX/venv/pyvenv.cfg" ] && ! grep -qx "home = /usr/bin" "$PREFIX/venv/pyvenv.cfg"; then
+    echo "   $PREFIX/venv was made by $(sed -n 's/^home = //p' "$PREFIX/venv/pyvenv.cfg"): rebuilding it from $PYTHON"
+    rm -rf "$PREFIX/venv"
+fi
+[ -x "$PREFIX/venv/bin/python" ] || "$PYTHON" -m venv "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --upgrade pip
 # A regular (not editable) install of the runtime set only: no TensorFlow on the device.
 "$PREFIX/venv/bin/pip" install -q --upgrade "$SRC"
@@ -67,8 +75,10 @@ else
     echo "   kept $CONF_DIR/config.yaml"
 fi
 install -m 0644 "$SRC/deploy/config.example.yaml" "$CONF_DIR/config.example.yaml"
-"$PREFIX/venv/bin/genred" check-config "$CONF_DIR/config.yaml" >/dev/null \
-    || die "$CONF_DIR/config.yaml is not valid (see above); fix it and run again"
+# As the service user, as systemd will run it: the venv, the model and the files the
+# config names must be readable by it, not only by root.
+runuser -u "$SERVICE_USER" -- "$PREFIX/venv/bin/genred" check-config "$CONF_DIR/config.yaml" >/dev/null \
+    || die "genred check-config $CONF_DIR/config.yaml failed as user $SERVICE_USER (see above); fix it and run again"
 
 echo "== systemd unit"
 install -m 0644 "$SRC/deploy/genred.service" "$UNIT"

@@ -277,6 +277,24 @@ def test_installer_is_valid_shell():
     assert proc.returncode == 0, proc.stderr
 
 
+def _installer_code() -> list[str]:
+    text = (ROOT / "deploy" / "install.sh").read_text()
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def test_installer_uses_the_system_python_and_checks_as_the_service_user():
+    """A pyenv or conda python3 first on root's PATH makes a venv that points into /root:
+    the service user cannot run it, and a check run as root does not notice."""
+    code = _installer_code()
+    venvs = [ln for ln in code if "-m venv" in ln]
+    assert venvs and all('"$PYTHON" -m venv' in ln for ln in venvs), venvs
+    assert "PYTHON=/usr/bin/python3" in code
+    # A venv made earlier by another interpreter is rebuilt, not kept.
+    assert any("pyvenv.cfg" in ln and "home = /usr/bin" in ln for ln in code), code
+    checks = [ln for ln in code if "bin/genred\" check-config" in ln]
+    assert checks and all(ln.startswith('runuser -u "$SERVICE_USER" -- ') for ln in checks), checks
+
+
 def test_listening_mix_today_and_last_7_days():
     import datetime as dt
 
