@@ -27,6 +27,7 @@ import numpy as np
 from genred.dsp.audio import audio_info, iter_blocks
 from genred.dsp.errors import AudioError, one_line
 
+from .quiet import c_library_stderr_to_debug
 from .settings import AudioSettings
 
 _LOG = logging.getLogger(__name__)
@@ -35,6 +36,10 @@ FILE_PREFIX = "file:"
 STATES = ("starting", "running", "lost", "retrying", "stopped", "ended")
 _WATCH_POLL_MAX_S = 0.25  # how quickly the supervisor notices a dead stream
 _ATTEMPT_HANG_S = 30.0  # an open attempt this long is stuck in PortAudio, not waiting
+_NO_DEVICE_HINT = (
+    "; `genred devices` lists the inputs (a microphone plugged in later is picked up);"
+    " to classify a file instead: genred run --source file:PATH (make run FILE=PATH)"
+)
 
 
 # -- the ring buffer ---------------------------------------------------------------------
@@ -470,11 +475,12 @@ class DeviceSource:
         try:
             while not self._stopping.is_set():
                 attempts += 1
-                if attempts > 1 and self._real_portaudio:
-                    _refresh_portaudio()
                 self._set(attempt_since=time.monotonic())
                 try:
-                    self._open()
+                    with c_library_stderr_to_debug(f"audio input {audio.source}", _LOG):
+                        if attempts > 1 and self._real_portaudio:
+                            _refresh_portaudio()
+                        self._open()
                 except Exception as exc:  # noqa: BLE001 - a missing device is a state, not a crash
                     self._set(attempt_since=None)
                     message = _describe(exc)
@@ -483,7 +489,8 @@ class DeviceSource:
                         outage_since = time.monotonic()
                         # An AudioError already names the device; PortAudio's do not.
                         named = message if isinstance(exc, AudioError) else f"audio input {audio.source}: {message}"
-                        _LOG.warning("%s; retrying every %g..%g s", named, audio.retry_min_s, audio.retry_max_s)
+                        hint = _NO_DEVICE_HINT if isinstance(exc, AudioError) else ""
+                        _LOG.warning("%s; retrying every %g..%g s%s", named, audio.retry_min_s, audio.retry_max_s, hint)
                     else:
                         _LOG.debug("audio input %s: still failing: %s", audio.source, message)
                     if self._stopping.wait(delay):
@@ -500,7 +507,8 @@ class DeviceSource:
                     _LOG.info("audio input %s: open again after %.1f s", self._device_name, opened_at - outage_since)
                     outage_since = None
                 reason = self._watch(opened_at)
-                self._close_stream()
+                with c_library_stderr_to_debug(f"audio input {self._device_name}", _LOG):
+                    self._close_stream()
                 if reason is None:  # stopping
                     break
                 outage_since = time.monotonic()
@@ -559,6 +567,7 @@ class DeviceSource:
             self._channels = channels
             self._device_name = f"{dev['name']} (#{dev['index']})"
             self._state = "running"
+            self._last_error = None  # what went wrong before is in the log, not a current fault
         self._opened.set()
 
     def _make_callback(self, gen: int, ring: RingBuffer) -> Callable[..., None]:

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between windows (default: the model's, ~1 s)")
 
     p = sub.add_parser("replay", help="classify audio files through the live code path")
-    p.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or OGG files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3: what libsndfile reads)")
     model_option(p)
     p.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="output format (default jsonl)")
     p.add_argument("--realtime", action="store_true", help="pace the audio at real time, as a microphone would")

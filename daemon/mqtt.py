@@ -529,6 +529,7 @@ class MqttPublisher:
                 _LOG.info("MQTT connected to %s as %s", self._where, self._client_id)
             self._ever_connected = True
             self._lost_at = None
+            self._last_error = None  # connected: an old failure is history (the log has it)
             self._told_unreachable = self._told_refused = self._told_dropping = False
             try:
                 self._republish(conn)
@@ -651,7 +652,8 @@ def listen(
                 stop.set()
 
     def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-        if got_connack.is_set() and not stop.is_set():
+        # Not after a refusal: that is the one error line, raised below.
+        if got_connack.is_set() and not connack["reason"].is_failure and not stop.is_set():
             _LOG.warning("lost the MQTT broker at %s (%s); reconnecting", where, reason_code)
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"genred-listen-{os.getpid()}")

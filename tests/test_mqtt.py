@@ -460,6 +460,9 @@ def test_a_broker_shutting_down_is_said_plainly(mosquitto, publisher, caplog):
     lost = [m for m in _warnings(caplog) if "lost" in m]
     assert len(lost) == 1 and "closed by the broker" in lost[0] and "Unspecified" not in lost[0], lost
     assert "closed by the broker" in p.counters()["last_error"]
+    mosquitto.start()
+    wait_until(lambda: p.counters()["connected"], timeout=10, what="reconnected")
+    assert p.counters()["last_error"] is None  # no stale error once connected again
 
 
 # -- genred listen against a secured broker --------------------------------------------------------

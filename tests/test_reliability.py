@@ -131,7 +131,7 @@ def test_capture_faults_open_error_overflows_and_a_stall():
         wait_until(lambda: src.status().state in ("lost", "retrying") or src.status().reopen_count == 2, 5, "lost")
         fake.stalled = False
         wait_until(lambda: src.status().reopen_count == 2 and src.status().state == "running", 5, "the reopen")
-        assert "no audio" in src.status().last_error
+        assert src.status().last_error is None  # recovered
         assert len(fake.streams) == 2 and not fake.streams[0].active
         assert src.read(320, timeout_s=2.0) is not None  # audio flows again
         s = src.status()
@@ -235,7 +235,7 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
     assert gaps.max() < 0.5  # fed steadily while audio flows
     cap = status["capture"]
     assert cap["overruns"] == 3 and cap["reopen_count"] >= 1 and cap["state"] == "running"
-    assert "no audio" in cap["last_error"] or "Device unavailable" in cap["last_error"]
+    assert cap["last_error"] is None  # running again: no stale error in the status
     msgs = [m for _, m in notify.messages]
     assert msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
 

@@ -150,6 +150,7 @@ def _start_waiting_daemon(model_path, *extra: str, env: dict | None = None) -> s
         for line in proc.stderr:
             seen.append(line)
             if "retrying" in line:
+                proc.said = line  # type: ignore[attr-defined]
                 return proc
         raise AssertionError(f"the daemon never said it retries: {''.join(seen)}")
     finally:
@@ -158,6 +159,8 @@ def _start_waiting_daemon(model_path, *extra: str, env: dict | None = None) -> s
 
 def test_waiting_for_a_missing_microphone_uses_no_cpu(model_path):
     proc = _start_waiting_daemon(model_path)
+    # `make run` on a machine without a microphone: say how to go on.
+    assert "genred devices" in proc.said and "--source file:PATH" in proc.said and "make run FILE=" in proc.said, proc.said
     try:
         time.sleep(0.5)
         cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
