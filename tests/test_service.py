@@ -298,6 +298,42 @@ def test_installer_uses_the_system_python_and_checks_as_the_service_user():
     assert checks and all(ln.startswith('runuser -u "$SERVICE_USER" -- ') for ln in checks), checks
 
 
+def _run_installer(tmp_path: Path, option: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """install.sh OPTION with its files under tmp_path (DESTDIR) and stand-ins for the
+    commands that would touch this machine (root check, systemctl, userdel)."""
+    dest, stubs = tmp_path / "root", tmp_path / "bin"
+    for d in ("opt/genred/venv", "etc/genred", "etc/systemd/system"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    (dest / "etc/genred/config.yaml").write_text("device_id: den\n")
+    (dest / "etc/systemd/system/genred.service").write_text("[Service]\n")
+    stubs.mkdir(exist_ok=True)
+    log = tmp_path / "commands.log"
+    for name, body in {
+        "id": 'echo "id $*" >> "$LOG"; if [ "$1" = -u ]; then echo 0; else exit 1; fi',  # root; no user genred
+        "systemctl": 'echo "systemctl $*" >> "$LOG"',
+        "userdel": 'echo "userdel $*" >> "$LOG"',
+    }.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{stubs}:{os.environ['PATH']}", DESTDIR=str(dest), LOG=str(log))
+    proc = subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), option], env=env,
+                          capture_output=True, text=True, timeout=60)
+    return proc, dest, log
+
+
+def test_uninstall_keeps_the_config_and_purge_removes_it_saying_so(tmp_path):
+    proc, dest, log = _run_installer(tmp_path / "u", "--uninstall")
+    assert proc.returncode == 0, proc.stderr
+    assert not (dest / "opt/genred").exists() and not (dest / "etc/systemd/system/genred.service").exists()
+    assert (dest / "etc/genred/config.yaml").exists() and "kept" in proc.stdout
+    assert "systemctl disable --now genred.service" in log.read_text()
+
+    proc, dest, log = _run_installer(tmp_path / "p", "--purge")
+    assert proc.returncode == 0, proc.stderr
+    assert not (dest / "etc/genred").exists() and not (dest / "opt/genred").exists()
+    assert "kept" not in proc.stdout and f"removed {dest}/etc/genred" in proc.stdout, proc.stdout
+
+
 def test_listening_mix_today_and_last_7_days():
     import datetime as dt
 
