@@ -168,8 +168,7 @@ class Daemon:
                 if getattr(source, "eof", False):
                     if self.pipeline is not None:
                         self._handle(self.pipeline.flush())
-                    failure = source.status().last_error
-                    if failure is not None:  # the source logged it; the exit status says it too
+                    if source.status().last_error is not None:  # logged by the source; the exit status says it too
                         self._source_failed = True
                     else:
                         _LOG.info("end of the audio source")
@@ -183,7 +182,7 @@ class Daemon:
                 continue
             t0 = time.perf_counter()
             resumed = self._presence.heard(time.monotonic())
-            if resumed:
+            if resumed and self._listening:
                 self.notifier.status(f"listening on {source.status().device}")
             if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
                 # First audio, audio after an outage (it does not join on to what came
@@ -199,7 +198,8 @@ class Daemon:
                 self._listening = True
                 self.notifier.status(f"listening on {source.status().device}")
                 _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, source.sample_rate_hz, source.channels)
-            # Fed only here: while no audio flows, systemd's watchdog should bite.
+            # Fed for audio, and above while a missing device is retried; not while a
+            # stream that counts as open gives nothing: then systemd's watchdog should bite.
             self.notifier.watchdog()
             self._handle(results)
             self._periodic()

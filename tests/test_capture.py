@@ -568,3 +568,18 @@ def test_open_source_picks_the_kind(tmp_path):
     assert isinstance(open_source(AudioSettings(source="USB")), DeviceSource)  # not opened until start()
     with pytest.raises(AudioError):
         open_source(AudioSettings(source=f"file:{tmp_path / 'nope.wav'}"))
+
+
+def test_our_own_lines_written_meanwhile_come_back_to_stderr(capfd, caplog):
+    from genred.daemon.quiet import c_library_stderr_to_debug
+
+    log = logging.getLogger("genred.test.quiet")
+    with caplog.at_level(logging.DEBUG, logger="genred.test.quiet"):
+        with pytest.raises(RuntimeError):
+            with c_library_stderr_to_debug("device x", log):
+                os.write(2, b"genred: MQTT connected to broker:1883 as genred-den\n")  # another thread's line
+                os.write(2, b"ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x\n")
+                raise RuntimeError("the open failed")
+    err = capfd.readouterr().err
+    assert err == "genred: MQTT connected to broker:1883 as genred-den\n"
+    assert [r.getMessage() for r in caplog.records] == ["device x: ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x"]
