@@ -27,6 +27,7 @@ import numpy as np
 from genred.dsp.audio import audio_info, iter_blocks
 from genred.dsp.errors import AudioError, one_line
 
+from .quiet import c_library_stderr_to_debug
 from .settings import AudioSettings
 
 _LOG = logging.getLogger(__name__)
@@ -34,6 +35,11 @@ _LOG = logging.getLogger(__name__)
 FILE_PREFIX = "file:"
 STATES = ("starting", "running", "lost", "retrying", "stopped", "ended")
 _WATCH_POLL_MAX_S = 0.25  # how quickly the supervisor notices a dead stream
+_ATTEMPT_HANG_S = 30.0  # an open attempt this long is stuck in PortAudio, not waiting
+_NO_DEVICE_HINT = (
+    "; `genred devices` lists the inputs (a microphone plugged in later is picked up);"
+    " to classify a file instead: genred run --source file:PATH (make run FILE=PATH)"
+)
 
 
 # -- the ring buffer ---------------------------------------------------------------------
@@ -384,6 +390,7 @@ class DeviceSource:
         self._reopen_count = 0
         self._last_error: str | None = None
         self._last_audio: float | None = None  # time.monotonic() of the last callback
+        self._attempt_since: float | None = None  # monotonic start of the open attempt in progress
 
     # -- the public API --------------------------------------------------------------------
 
@@ -398,6 +405,17 @@ class DeviceSource:
     @property
     def eof(self) -> bool:
         return False  # a device never ends; it is lost and reopened
+
+    @property
+    def waiting_for_device(self) -> bool:
+        """True while the device is missing and the supervisor waits to try again.
+
+        Not while the device counts as open but gives nothing, nor while one open
+        attempt hangs: those are what a service watchdog is for.
+        """
+        with self._lock:
+            state, since = self._state, self._attempt_since
+        return state == "retrying" and (since is None or time.monotonic() - since < _ATTEMPT_HANG_S)
 
     def start(self) -> None:
         """Open the device in the background; never raises for a missing device."""
@@ -457,18 +475,22 @@ class DeviceSource:
         try:
             while not self._stopping.is_set():
                 attempts += 1
-                if attempts > 1 and self._real_portaudio:
-                    _refresh_portaudio()
+                self._set(attempt_since=time.monotonic())
                 try:
-                    self._open()
+                    with c_library_stderr_to_debug(f"audio input {audio.source}", _LOG):
+                        if attempts > 1 and self._real_portaudio:
+                            _refresh_portaudio()
+                        self._open()
                 except Exception as exc:  # noqa: BLE001 - a missing device is a state, not a crash
+                    self._set(attempt_since=None)
                     message = _describe(exc)
                     self._set(state="retrying", last_error=message)
                     if outage_since is None:
                         outage_since = time.monotonic()
                         # An AudioError already names the device; PortAudio's do not.
                         named = message if isinstance(exc, AudioError) else f"audio input {audio.source}: {message}"
-                        _LOG.warning("%s; retrying every %g..%g s", named, audio.retry_min_s, audio.retry_max_s)
+                        hint = _NO_DEVICE_HINT if isinstance(exc, AudioError) else ""
+                        _LOG.warning("%s; retrying every %g..%g s%s", named, audio.retry_min_s, audio.retry_max_s, hint)
                     else:
                         _LOG.debug("audio input %s: still failing: %s", audio.source, message)
                     if self._stopping.wait(delay):
@@ -476,6 +498,7 @@ class DeviceSource:
                     delay = min(delay * 2, audio.retry_max_s)
                     continue
 
+                self._set(attempt_since=None)
                 opened_at = time.monotonic()
                 if attempts > 1:
                     with self._lock:
@@ -484,7 +507,8 @@ class DeviceSource:
                     _LOG.info("audio input %s: open again after %.1f s", self._device_name, opened_at - outage_since)
                     outage_since = None
                 reason = self._watch(opened_at)
-                self._close_stream()
+                with c_library_stderr_to_debug(f"audio input {self._device_name}", _LOG):
+                    self._close_stream()
                 if reason is None:  # stopping
                     break
                 outage_since = time.monotonic()
@@ -543,6 +567,7 @@ class DeviceSource:
             self._channels = channels
             self._device_name = f"{dev['name']} (#{dev['index']})"
             self._state = "running"
+            self._last_error = None  # what went wrong before is in the log, not a current fault
         self._opened.set()
 
     def _make_callback(self, gen: int, ring: RingBuffer) -> Callable[..., None]:

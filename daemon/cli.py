@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds between windows (default: the model's, ~1 s)")
 
     p = sub.add_parser("replay", help="classify audio files through the live code path")
-    p.add_argument("files", nargs="+", metavar="FILE", help="WAV, FLAC or OGG files")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3: what libsndfile reads)")
     model_option(p)
     p.add_argument("--format", choices=("jsonl", "text"), default="jsonl", help="output format (default jsonl)")
     p.add_argument("--realtime", action="store_true", help="pace the audio at real time, as a microphone would")
@@ -75,10 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("devices", help="list audio input devices")
 
     p = sub.add_parser("listen", help="show live states and events from the broker")
-    p.add_argument("--host", default="localhost")
-    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--config", type=Path, default=None,
+                   help="a daemon's YAML settings: its broker, credentials, TLS and topic prefix (flags override)")
+    p.add_argument("--host", default=None, help="broker host (default localhost)")
+    p.add_argument("--port", type=int, default=None, help="broker port (default 1883)")
+    p.add_argument("--username", default=None, help="broker user name (default: anonymous)")
+    p.add_argument("--password-file", default=None, metavar="PATH", help="file holding the broker password")
+    p.add_argument("--tls", action="store_true", default=None, help="connect with TLS (port 8883, usually)")
+    p.add_argument("--ca-file", default=None, metavar="PATH", help="CA certificate for TLS (implies --tls; default: the system's)")
     p.add_argument("--device-id", default=None, help="one device (default: all)")
-    p.add_argument("--topic-prefix", default="genred")
+    p.add_argument("--topic-prefix", default=None, help="first topic level (default genred)")
 
     p = sub.add_parser("bench", help="measure speed, memory and start-up of the runtime path")
     p.add_argument("--seconds", type=float, default=120.0, help="seconds of audio (default 120)")
@@ -191,9 +197,16 @@ def _dispatch_daemon(args: argparse.Namespace) -> int:
         print(format_devices(list_devices()))
         return 0
     if args.command == "listen":
+        from .config import resolve_password
         from .mqtt import listen
 
-        return listen(args.host, args.port, device_id=args.device_id, topic_prefix=args.topic_prefix)
+        mqtt = load_settings(args.config, {
+            "mqtt.host": args.host, "mqtt.port": args.port, "mqtt.username": args.username,
+            "mqtt.password_file": args.password_file, "mqtt.tls.enabled": True if args.tls or args.ca_file else None,
+            "mqtt.tls.ca_file": args.ca_file, "mqtt.topic_prefix": args.topic_prefix,
+        }).mqtt
+        return listen(mqtt.host, mqtt.port, device_id=args.device_id, topic_prefix=mqtt.topic_prefix,
+                      username=mqtt.username, password=resolve_password(mqtt), tls=mqtt.tls)
 
     import signal
     import threading

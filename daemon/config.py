@@ -20,6 +20,7 @@ import functools
 import logging
 import math
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -42,6 +43,9 @@ COMMAND_LINE = "(command line)"
 # Values of these keys never appear in messages or in `check_config`'s output.
 _SECRET_KEYS = frozenset({"mqtt.password"})
 _MASK = "***"
+# A `password:` key in a YAML line (block or flow style) and the first character of its value.
+_SECRET_LINE = re.compile(r"(?:^|[\s{,])password\s*:\s*(\S?)")
+_YAML_MEANING = {"*": "alias", "!": "tag", "&": "anchor"}
 _MQTT_WILDCARDS = "+#"
 
 
@@ -64,8 +68,23 @@ def _nonblank(v: str) -> bool:
     return bool(v.strip())
 
 
+def _topic_chars(v: str) -> bool:
+    # MQTT forbids U+0000 in topics; other control characters only break logs and dashboards.
+    return _nonblank(v) and v.isprintable()
+
+
 def _topic_level(v: str) -> bool:
-    return _nonblank(v) and not any(c in v for c in _MQTT_WILDCARDS + "/")
+    return _topic_chars(v) and not any(c in v for c in _MQTT_WILDCARDS + "/")
+
+
+def _topic_root(v: str) -> bool:
+    # Brokers reserve topics starting with $ ($SYS): publishes there are dropped.
+    return not v.startswith("$")
+
+
+def _discovery_prefix(v: str) -> bool:
+    return (_topic_chars(v) and _topic_root(v) and not any(c in v for c in _MQTT_WILDCARDS)
+            and all(v.split("/")))  # an empty level: a leading, trailing or double /
 
 
 def _audio_source(v: str) -> bool:
@@ -77,12 +96,15 @@ def _audio_source(v: str) -> bool:
 
 
 _SECONDS_POSITIVE = _Rule("a number of seconds > 0", lambda v: v > 0)
+# Waits and timeouts: an hour is already absurd, and beyond threading.TIMEOUT_MAX a
+# wait raises OverflowError in the thread that retries (which then stays dead).
+_SECONDS_WAIT = _Rule("a number of seconds in (0, 3600]", lambda v: 0 < v <= 3600)
 _PATH = _Rule("a non-empty path", _nonblank)
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
 _RULES: dict[str, _Rule] = {
     "device_id": _Rule(
-        "a non-empty name without spaces or the MQTT characters + # /",
+        "a non-empty name without spaces, control characters or the MQTT characters + # /",
         lambda v: _topic_level(v) and not any(c.isspace() for c in v),
     ),
     "model": _PATH,
@@ -95,14 +117,18 @@ _RULES: dict[str, _Rule] = {
     ),
     "audio.sample_rate_hz": _Rule("an integer 8000..192000", lambda v: 8000 <= v <= 192000),
     "audio.channels": _Rule("an integer 1..32", lambda v: 1 <= v <= 32),
-    "audio.block_s": _SECONDS_POSITIVE,
-    "audio.buffer_s": _SECONDS_POSITIVE,
-    "audio.no_audio_timeout_s": _SECONDS_POSITIVE,
-    "audio.retry_min_s": _SECONDS_POSITIVE,
-    "audio.retry_max_s": _SECONDS_POSITIVE,
+    "audio.block_s": _Rule("a number of seconds in (0, 1]", lambda v: 0 < v <= 1),
+    # The ring buffer is allocated whole at start: 300 s of 48 kHz stereo is 110 MiB.
+    "audio.buffer_s": _Rule("a number of seconds in (0, 300]", lambda v: 0 < v <= 300),
+    "audio.no_audio_timeout_s": _SECONDS_WAIT,
+    "audio.retry_min_s": _SECONDS_WAIT,
+    "audio.retry_max_s": _SECONDS_WAIT,
     "mqtt.host": _Rule("a non-empty host name", _nonblank),
     "mqtt.port": _Rule("an integer 1..65535", lambda v: 1 <= v <= 65535),
-    "mqtt.topic_prefix": _Rule("a non-empty topic level without the MQTT characters + # /", _topic_level),
+    "mqtt.topic_prefix": _Rule(
+        "a non-empty topic level without the MQTT characters + # /, control characters or a leading $",
+        lambda v: _topic_level(v) and _topic_root(v),
+    ),
     "mqtt.client_id": _Rule("a non-empty string", _nonblank),
     "mqtt.password_file": _PATH,
     "mqtt.tls.ca_file": _PATH,
@@ -114,12 +140,13 @@ _RULES: dict[str, _Rule] = {
     "mqtt.state_interval_s": _SECONDS_POSITIVE,
     "mqtt.status_interval_s": _SECONDS_POSITIVE,
     "mqtt.discovery_prefix": _Rule(
-        "a non-empty topic without the MQTT wildcards + #",
-        lambda v: _nonblank(v) and not any(c in v for c in _MQTT_WILDCARDS),
+        "a non-empty topic without the MQTT wildcards + #, empty levels (a leading, trailing or double /), "
+        "control characters or a leading $",
+        _discovery_prefix,
     ),
     "mqtt.event_queue_size": _Rule("an integer >= 1", lambda v: v >= 1),
-    "mqtt.reconnect_min_s": _SECONDS_POSITIVE,
-    "mqtt.reconnect_max_s": _SECONDS_POSITIVE,
+    "mqtt.reconnect_min_s": _SECONDS_WAIT,
+    "mqtt.reconnect_max_s": _SECONDS_WAIT,
     # The smoother's own ranges (a config that loads but then kills the daemon at start
     # is worse than a refusal that names the key).
     **{f"smoothing.{name}": _Rule(what, ok) for name, (what, ok) in SMOOTHING_RANGES.items()},
@@ -291,10 +318,35 @@ def _check_relations(s: Settings, ctx: _Context) -> None:
                             "smoothing.music_on")
     if m.password is not None and m.password_file is not None:
         raise ctx.error("mqtt.password_file", "give mqtt.password or mqtt.password_file, not both", "mqtt.password")
+    _check_topic_lengths(s, ctx)
     if (m.tls.cert_file is None) != (m.tls.key_file is None):
         given, missing = ("cert_file", "key_file") if m.tls.key_file is None else ("key_file", "cert_file")
         raise ctx.error(f"mqtt.tls.{missing}", f"needed with mqtt.tls.{given} (a client certificate needs both)",
                         f"mqtt.tls.{given}")
+
+
+_MQTT_TOPIC_MAX_BYTES = 65535
+_HOST_NAME_MAX = 64  # Linux's HOST_NAME_MAX: the device id when device_id is null
+# The longest topics the daemon uses, around its prefixes and device id (the discovery
+# node id is "genred_" and the device id with odd characters made "_": never longer).
+_LONGEST_STATE_SUFFIX = "/probabilities"
+_LONGEST_DISCOVERY_PARTS = ("/sensor/genred_", "/confidence/config")
+
+
+def _check_topic_lengths(s: Settings, ctx: _Context) -> None:
+    m = s.mqtt
+    parts = {"device_id": s.device_id or "", "mqtt.topic_prefix": m.topic_prefix, "mqtt.discovery_prefix": m.discovery_prefix}
+    size = {k: len(v.encode("utf-8")) for k, v in parts.items()}
+    if s.device_id is None:
+        size["device_id"] = _HOST_NAME_MAX  # the host name, then
+    longest = max(
+        size["mqtt.topic_prefix"] + 1 + size["device_id"] + len(_LONGEST_STATE_SUFFIX),
+        size["mqtt.discovery_prefix"] + size["device_id"] + sum(map(len, _LONGEST_DISCOVERY_PARTS)),
+    )
+    if longest > _MQTT_TOPIC_MAX_BYTES:
+        key = max(size, key=size.__getitem__)  # the one to shorten
+        raise ctx.error(key, f"makes an MQTT topic {longest} bytes long; MQTT allows at most {_MQTT_TOPIC_MAX_BYTES}",
+                        *(k for k in parts if k != key))
 
 
 # -- YAML ------------------------------------------------------------------------------------
@@ -334,12 +386,26 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"config {path}: is a directory, not a file") from None
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read it ({exc.strerror or one_line(exc)})") from None
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
+        bare = None if line.lstrip().startswith("#") else _SECRET_LINE.search(line)
+        if bare is not None and bare.group(1) in _YAML_MEANING:
+            # Unquoted, YAML reads these as an alias, a tag or an anchor: an error that
+            # would quote the password, or (an anchor) a password silently null.
+            c = bare.group(1)
+            raise ConfigError(
+                f"config {path}: line {number}: mqtt.password: a value starting with {c} is a YAML {_YAML_MEANING[c]}; "
+                "quote the password: password: \"...\""
+            )
     try:
         return yaml.load(data, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = one_line(exc.problem or exc.context or exc)
         where = f"line {mark.line + 1}: " if mark is not None else ""
+        if mark is not None and mark.line < len(lines) and _SECRET_LINE.search(lines[mark.line]):
+            # The problem text may quote the value; the journal must not get the password.
+            problem = "the mqtt.password value cannot be read as YAML; quote the password: password: \"...\""
         raise ConfigError(f"config {path}: not valid YAML ({where}{problem})") from None
     except yaml.YAMLError as exc:  # e.g. bytes that are not UTF-8
         raise ConfigError(f"config {path}: not valid YAML ({one_line(exc)})") from None
@@ -420,8 +486,50 @@ def check_config(path: str | Path | None) -> str:
     every key including the defaults, as YAML text with secrets masked."""
     settings = load_settings(path)
     shown = path if path is not None else "(built-in defaults)"
+    _check_what_run_opens(settings, str(shown))
     body = yaml.safe_dump(settings_dict(settings), sort_keys=False, default_flow_style=False, allow_unicode=True)
     return f"# effective settings of {shown}\n{body}"
+
+
+def _check_what_run_opens(settings: Settings, label: str) -> None:
+    """Open what `genred run` opens at start (the audio file, the password file, the TLS
+    files, the model), so that check-config, the installer's gate, refuses what run would.
+    Raises ConfigError naming the file and the key."""
+    from genred.dsp.audio import audio_info
+    from genred.dsp.classifier import TfliteClassifier
+
+    from . import DEFAULT_MODEL
+
+    source = settings.audio.source
+    if source.startswith("file:"):
+        try:
+            audio_info(source[len("file:"):])
+        except GenredError as exc:
+            raise ConfigError(f"config {label}: audio.source: {exc}") from None
+    m = settings.mqtt
+    if m.enabled:
+        from .mqtt import MqttError, configure_client, new_client
+
+        password = None
+        name = Path(m.password_file) if m.password_file is not None else None
+        if name is not None and not name.is_absolute() and not os.environ.get("CREDENTIALS_DIRECTORY") and not name.exists():
+            # Under systemd the name is looked up in $CREDENTIALS_DIRECTORY (LoadCredential=),
+            # which exists only for the service: nothing to check here, so say so.
+            _LOG.warning("mqtt.password_file: %s is looked up in $CREDENTIALS_DIRECTORY when genred runs under "
+                         "systemd (LoadCredential=); not checked here", name)
+        else:
+            try:
+                password = resolve_password(m)
+            except ConfigError as exc:
+                raise ConfigError(f"config {label}: {exc}") from None
+        try:
+            configure_client(new_client("genred-check-config"), m, password)
+        except MqttError as exc:
+            raise ConfigError(f"config {label}: {exc}") from None
+    try:
+        TfliteClassifier.from_path(settings.model or DEFAULT_MODEL)
+    except GenredError as exc:
+        raise ConfigError(f"config {label}: model: {exc}") from None
 
 
 def resolve_password(mqtt: MqttSettings) -> str | None:

@@ -52,13 +52,17 @@ import paho.mqtt.client as mqtt
 
 from genred.dsp.errors import GenredError, one_line
 
-from .settings import MqttSettings
+from .settings import MqttSettings, TlsSettings
 
 _LOG = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0  # TCP (+TLS) connect; bounds how long one attempt can hang
+CONNACK_TIMEOUT_S = 10.0  # a listener that accepts and never answers CONNECT is not a broker
 LISTEN_CONNACK_TIMEOUT_S = 10.0
 _AUTH_HINT = "check mqtt.username / password_file"
+_AUTH_REFUSALS = ("Not authorized", "Bad user name or password")
+_X509_HOSTNAME_MISMATCH = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+_CLOSED_BY_BROKER = "closed by the broker: it shut down or restarted, or dropped us"
 
 
 class MqttError(GenredError):
@@ -105,6 +109,8 @@ class _Conn:
     accepted: bool = False
     refused: bool = False
     cleaned: bool = False
+    unanswered: bool = False  # no CONNACK within CONNACK_TIMEOUT_S
+    reason: str = ""  # why it ended, as paho says
 
 
 @dataclass(eq=False)
@@ -139,7 +145,7 @@ class MqttPublisher:
         self.model_name = model_name
         self.sw_version = sw_version
         self._password = password if password is not None else settings.password
-        self._client_factory = client_factory or _default_client
+        self._client_factory = client_factory or new_client
         self._client_id = settings.client_id or f"genred-{device_id}"
         self._where = f"{settings.host}:{settings.port}"
         base = f"{settings.topic_prefix}/{device_id}"
@@ -405,15 +411,9 @@ class MqttPublisher:
                 # "not connected" errors, and the lines that matter are ours.
                 client.enable_logger(logging.getLogger(__name__ + ".paho"))
             client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
-            if s.username is not None:
-                client.username_pw_set(s.username, self._password)
-            if s.tls.enabled:
-                client.tls_set(ca_certs=s.tls.ca_file, certfile=s.tls.cert_file, keyfile=s.tls.key_file)
-                if s.tls.insecure:
-                    client.tls_insecure_set(True)
-            client.connect_timeout = CONNECT_TIMEOUT_S
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise MqttError(f"cannot set up the MQTT client: {one_line(exc)}; check mqtt.tls") from None
+        except (OSError, ValueError) as exc:
+            raise MqttError(f"cannot set up the MQTT client: {one_line(exc)}") from None
+        configure_client(client, s, self._password)
         return conn
 
     def _run(self, conn: _Conn) -> None:
@@ -426,16 +426,22 @@ class MqttPublisher:
                 self._unreachable(exc)
             else:
                 conn.client.loop_start()
+                sent = time.monotonic()
                 while not conn.done.wait(0.25):
                     if self._released.is_set():
                         break
-                if self._stopping.is_set():
+                    if not (conn.accepted or conn.refused) and time.monotonic() - sent > CONNACK_TIMEOUT_S:
+                        conn.unanswered = True
+                        break
+                if self._stopping.is_set() or conn.unanswered:
                     try:
                         conn.client.disconnect()
                     except Exception:  # noqa: BLE001
                         pass
                 conn.client.loop_stop()
                 self._cleanup(conn)
+                if not (conn.accepted or conn.refused or self._stopping.is_set()):
+                    self._not_answered(conn)
             if self._stopping.is_set():
                 break
             if conn.accepted:
@@ -457,14 +463,49 @@ class MqttPublisher:
 
     def _unreachable(self, exc: BaseException) -> None:
         reason = one_line(exc)
+        tls = self.settings.tls
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            what = f"has a TLS certificate we do not trust ({exc.verify_message or reason})"
+            if exc.verify_code == _X509_HOSTNAME_MISMATCH:
+                hint = ("check mqtt.host: it must be a name the broker's certificate is for "
+                        "(mqtt.tls.insecure for test brokers only); retrying")
+            else:
+                hint = ("check mqtt.tls.ca_file: the CA that signed the broker's certificate "
+                        "(null: the system's CA store); retrying")
+        elif tls.enabled and isinstance(exc, (ssl.SSLError, ConnectionResetError)):
+            what = f"failed the TLS handshake ({reason})"
+            hint = f"check mqtt.port and mqtt.tls.enabled: is {self.settings.port} the broker's TLS port?; retrying"
+        else:
+            what, hint = f"not reachable ({reason})", "retrying; genre changes are still printed"
+        self._tell_once(f"MQTT broker {self._where} {what}; {hint}", f"not reachable: {reason}")
+
+    def _not_answered(self, conn: _Conn) -> None:
+        """TCP (and TLS) worked, but no MQTT answer came: not a broker, or not this protocol."""
+        if conn.unanswered:
+            what = f"accepted the connection but sent no MQTT answer within {CONNACK_TIMEOUT_S:g} s"
+        elif conn.reason in ("", _CLOSED_BY_BROKER):
+            what = "closed the connection without an MQTT answer"
+        else:
+            what = f"ended the connection without an MQTT answer ({conn.reason})"
+        s = self.settings
+        if s.tls.enabled:
+            hint = f"check mqtt.port: is {s.port} the broker's MQTT over TLS port? (mqtt.tls.enabled is true)"
+        elif s.port == 8883:
+            hint = "port 8883 is MQTT over TLS: set mqtt.tls.enabled: true (or check mqtt.port)"
+        else:
+            hint = "if it is a TLS port, set mqtt.tls.enabled: true; otherwise check mqtt.port (no MQTT broker answers there)"
+        self._tell_once(f"MQTT broker {self._where} {what}; {hint}; retrying", f"no MQTT answer: {what}")
+
+    def _tell_once(self, message: str, last_error: str) -> None:
+        """Warn once per outage (the first failure says it; retries only at debug)."""
         with self._lock:
-            self._last_error = f"not reachable: {reason}"
+            self._last_error = last_error
             tell = not self._told_unreachable
             self._told_unreachable = True
         if tell and self._lost_at is None:
-            _LOG.warning("MQTT broker %s not reachable (%s); retrying; genre changes are still printed", self._where, reason)
+            _LOG.warning("%s", message)
         else:
-            _LOG.debug("MQTT broker %s still not reachable (%s)", self._where, reason)
+            _LOG.debug("%s", message)
 
     def _on_connect(self, client: Any, conn: _Conn, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
@@ -475,7 +516,7 @@ class MqttPublisher:
                 tell = not self._told_refused
                 self._told_refused = True
             if tell:
-                hint = f"; {_AUTH_HINT}" if reason in ("Not authorized", "Bad user name or password") else ""
+                hint = f"; {_AUTH_HINT}" if reason in _AUTH_REFUSALS else ""
                 _LOG.error("MQTT broker %s refused us: %s%s", self._where, reason, hint)
             conn.done.set()
             return
@@ -492,6 +533,7 @@ class MqttPublisher:
                 _LOG.info("MQTT connected to %s as %s", self._where, self._client_id)
             self._ever_connected = True
             self._lost_at = None
+            self._last_error = None  # connected: an old failure is history (the log has it)
             self._told_unreachable = self._told_refused = self._told_dropping = False
             try:
                 self._republish(conn)
@@ -499,7 +541,10 @@ class MqttPublisher:
                 self._unexpected("after connecting", exc)
 
     def _on_disconnect(self, client: Any, conn: _Conn, flags: Any, reason_code: Any, properties: Any) -> None:
-        self._cleanup(conn, reason=str(reason_code))
+        # paho names a socket closed without a DISCONNECT packet (how mosquitto ends an
+        # MQTT 3.1.1 session when it shuts down or restarts) "Unspecified error".
+        conn.reason = _CLOSED_BY_BROKER if str(reason_code) == "Unspecified error" else str(reason_code)
+        self._cleanup(conn, reason=conn.reason)
         conn.done.set()
 
     def _on_publish(self, client: Any, conn: _Conn, mid: int, reason_code: Any, properties: Any) -> None:
@@ -529,7 +574,34 @@ class MqttPublisher:
         _LOG.warning("MQTT connection to %s lost (%s); reconnecting; events are queued", self._where, reason)
 
 
-def _default_client(client_id: str) -> Any:
+def configure_client(client: Any, settings: MqttSettings, password: str | None) -> None:
+    """The credentials and TLS of ``settings`` on a paho client (the daemon's, `listen`'s
+    and `check-config`'s). `MqttError` naming the key and the file for unusable TLS files."""
+    if settings.username is not None:
+        client.username_pw_set(settings.username, password)
+    tls = settings.tls
+    if tls.enabled:
+        for key in ("ca_file", "cert_file", "key_file"):
+            name = getattr(tls, key)
+            if name is not None and not os.path.isfile(name):
+                raise MqttError(f"mqtt.tls.{key}: no such file: {os.path.abspath(name)}")
+        try:
+            client.tls_set(ca_certs=tls.ca_file, certfile=tls.cert_file, keyfile=tls.key_file)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise MqttError(
+                f"mqtt.tls: cannot use {_tls_files(tls)}: {one_line(exc)}; check that they are PEM files readable by this user"
+            ) from None
+        if tls.insecure:
+            client.tls_insecure_set(True)
+    client.connect_timeout = CONNECT_TIMEOUT_S
+
+
+def _tls_files(tls: Any) -> str:
+    named = [f"mqtt.tls.{k} ({getattr(tls, k)})" for k in ("ca_file", "cert_file", "key_file") if getattr(tls, k)]
+    return ", ".join(named) or "the system's CA store"
+
+
+def new_client(client_id: str) -> Any:
     # Reconnecting is ours (see the module docstring), so paho's own is off.
     return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False)
 
@@ -546,9 +618,13 @@ def listen(
     out: IO[str] = sys.stdout,
     stop: threading.Event | None = None,
     max_messages: int | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    tls: TlsSettings | None = None,
 ) -> int:
     """Print one line per state, event and availability message until Ctrl-C (or ``stop``,
-    or ``max_messages`` lines); 0 then. `MqttError` if the broker cannot be reached."""
+    or ``max_messages`` lines); 0 then. `MqttError` if the broker cannot be reached.
+    Credentials and TLS as the daemon's (`configure_client`)."""
     stop = stop or threading.Event()
     where = f"{host}:{port}"
     base = f"{topic_prefix}/{device_id or '+'}"
@@ -580,7 +656,8 @@ def listen(
                 stop.set()
 
     def on_disconnect(_c: Any, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
-        if got_connack.is_set() and not stop.is_set():
+        # Not after a refusal: that is the one error line, raised below.
+        if got_connack.is_set() and not connack["reason"].is_failure and not stop.is_set():
             _LOG.warning("lost the MQTT broker at %s (%s); reconnecting", where, reason_code)
 
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"genred-listen-{os.getpid()}")
@@ -588,7 +665,7 @@ def listen(
     client.on_message = on_message
     client.on_disconnect = on_disconnect
     client.reconnect_delay_set(min_delay=1, max_delay=10)
-    client.connect_timeout = CONNECT_TIMEOUT_S
+    configure_client(client, MqttSettings(host=host, port=port, username=username, tls=tls or TlsSettings()), password)
     try:
         client.connect(host, port, keepalive=30)
     except Exception as exc:  # noqa: BLE001 - OSError, DNS, ssl: one line for the user
@@ -598,7 +675,9 @@ def listen(
         if not got_connack.wait(LISTEN_CONNACK_TIMEOUT_S):
             raise MqttError(f"cannot reach the MQTT broker at {where}: no answer in {LISTEN_CONNACK_TIMEOUT_S:.0f} s")
         if connack["reason"].is_failure:
-            raise MqttError(f"the MQTT broker at {where} refused us: {connack['reason']}")
+            reason = str(connack["reason"])
+            hint = "; check --username / --password-file (or the config's)" if reason in _AUTH_REFUSALS else ""
+            raise MqttError(f"the MQTT broker at {where} refused us: {reason}{hint}")
         # Waiting in short steps keeps Ctrl-C responsive in the main thread.
         while not stop.wait(0.2):
             pass

@@ -24,6 +24,7 @@ from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
 from . import DEFAULT_MODEL, __version__
+from .presence import NO_AUDIO, AudioPresence
 from .settings import Settings
 from .stats import ListeningMix
 from .systemd import Notifier
@@ -31,6 +32,9 @@ from .systemd import Notifier
 _LOG = logging.getLogger(__name__)
 
 READ_TIMEOUT_S = 0.25  # how often the worker looks up from a silent source
+# Capture silent this long (blocks come every audio.block_s), or a device that is not
+# open, is published as the state "no_audio": a lost microphone is seen, not guessed.
+NO_AUDIO_AFTER_S = 2.5
 
 
 def device_id_of(settings: Settings) -> str:
@@ -92,17 +96,24 @@ class Daemon:
         self._since_wall: str | None = None
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
-        self._ready = False
+        self._listening = False  # audio has arrived
+        self._presence = AudioPresence(NO_AUDIO_AFTER_S, time.monotonic())
         self._worker_error: BaseException | None = None
+        self._source_failed = False  # a file source that ended with an error
 
     # -- lifecycle -------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> int:
-        """Run until ``stop`` is set (or a non-looping file source ends); 0 on a clean exit."""
+        """Run until ``stop`` is set (or a non-looping file source ends); 0 on a clean
+        exit, 1 if the worker or the source failed."""
         self._start_publisher()
         try:
             self.source = self._open_source()
             self.source.start()
+            # Ready once the model is loaded and the publisher runs (a broker that is
+            # away is retried in the background), before any audio: a missing
+            # microphone is a state the daemon reports, not a start that never ends.
+            self.notifier.ready(f"waiting for audio from {self.settings.audio.source}")
             worker = threading.Thread(target=self._work, args=(stop,), name="genred-worker", daemon=True)
             worker.start()
             while not stop.is_set() and worker.is_alive():
@@ -120,7 +131,7 @@ class Daemon:
                 self._publish_status()
                 self.publisher.stop(timeout_s=2.0)
             self.notifier.close()
-        return 1 if self._worker_error is not None else 0
+        return 1 if self._worker_error is not None or self._source_failed else 0
 
     def _start_publisher(self) -> None:
         mqtt = self.settings.mqtt
@@ -158,18 +169,33 @@ class Daemon:
         source = self.source
         while not stop.is_set():
             rate = source.sample_rate_hz
-            block = source.read(max(1, int(self.settings.audio.block_s * rate)), timeout_s=READ_TIMEOUT_S) if rate else None
+            # Before a device has opened the rate is unknown; the read still waits
+            # (for the device), so the worker never spins.
+            frames = max(1, int(self.settings.audio.block_s * rate)) if rate else 1
+            block = source.read(frames, timeout_s=READ_TIMEOUT_S)
             if block is None:
                 if getattr(source, "eof", False):
                     if self.pipeline is not None:
                         self._handle(self.pipeline.flush())
-                    _LOG.info("end of the audio source")
+                    if source.status().last_error is not None:  # logged by the source; the exit status says it too
+                        self._source_failed = True
+                    else:
+                        _LOG.info("end of the audio source")
                     return
+                if getattr(source, "waiting_for_device", False):
+                    # The device is missing and the supervisor retries: the daemon is
+                    # not stuck, and a restart would not bring the microphone back.
+                    self.notifier.watchdog()
+                self._no_audio_check()
                 self._periodic()
                 continue
             t0 = time.perf_counter()
-            if self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
-                # First audio, or the device came back at another rate: start afresh.
+            resumed = self._presence.heard(time.monotonic())
+            if resumed and self._listening:
+                self.notifier.status(f"listening on {source.status().device}")
+            if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
+                # First audio, audio after an outage (it does not join on to what came
+                # before), or the device came back at another rate: start afresh.
                 self.pipeline = Pipeline(
                     self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
                     smoother_params=self.smoother_params,
@@ -177,11 +203,12 @@ class Daemon:
             results = self.pipeline.process(block)
             self._busy_s += time.perf_counter() - t0
             self._audio_s += block.shape[0] / source.sample_rate_hz
-            if not self._ready:
-                self._ready = True
-                self.notifier.ready(f"listening on {source.status().device}")
+            if not self._listening:
+                self._listening = True
+                self.notifier.status(f"listening on {source.status().device}")
                 _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, source.sample_rate_hz, source.channels)
-            # Fed only here: while no audio flows, systemd's watchdog should bite.
+            # Fed for audio, and above while a missing device is retried; not while a
+            # stream that counts as open gives nothing: then systemd's watchdog should bite.
             self.notifier.watchdog()
             self._handle(results)
             self._periodic()
@@ -211,6 +238,40 @@ class Daemon:
                     self._last_genre = s.genre
             elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
                 self._publish_state(r)
+
+    def _no_audio_check(self) -> None:
+        """While capture gives nothing, the state says so (status no_audio, no genre):
+        once at the start of the outage, then as often as any unchanged state."""
+        cap = self.source.status()
+        now_mono = time.monotonic()
+        if self._presence.silent(now_mono, cap.state):
+            self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
+            now = time.time()
+            key = (NO_AUDIO, None)
+            if key != self._last_state_key:
+                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._last_state_key)} -> {NO_AUDIO} (0.00)\n")
+                self.out.flush()
+                self._last_state_key = key
+                self._since_wall = _iso(now)
+            self._publish_no_audio()
+            if self._last_genre is not None:
+                self._emit_event(self._last_genre, None, 0.0, now)
+                self._last_genre = None
+        elif self._presence.outage and now_mono - self._last_state_pub >= self.settings.mqtt.state_interval_s:
+            self._publish_no_audio()
+
+    def _publish_no_audio(self) -> None:
+        self._last_state_pub = time.monotonic()
+        if self.publisher is None:
+            return
+        self.publisher.publish_state({
+            "genre": None,
+            "confidence": 0.0,
+            "status": NO_AUDIO,
+            "since": self._since_wall,
+            "probabilities": _rounded(self.labels, np.zeros(len(self.labels))),  # as in silence
+            "model": self.classifier.metadata.name,
+        })
 
     def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
         if self.publisher is not None:

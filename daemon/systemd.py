@@ -48,8 +48,9 @@ class Notifier:
         return self.notify("READY=1" + (f"\nSTATUS={status}" if status else ""))
 
     def watchdog(self) -> bool:
-        """Feed the watchdog; called for every audio block, sent at most once per
-        ``watchdog_interval_s`` (1 s without one) so the journal's peer is not flooded."""
+        """Feed the watchdog; called for every audio block (and while a missing device is
+        retried), sent at most once per ``watchdog_interval_s`` (1 s without one) so the
+        journal's peer is not flooded."""
         now = time.monotonic()
         if self._last_watchdog is not None and now - self._last_watchdog < (self.watchdog_interval_s or 1.0):
             return False

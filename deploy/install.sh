@@ -8,10 +8,17 @@
 #   sudo deploy/install.sh --purge      --uninstall, and remove /etc/genred too
 set -euo pipefail
 
-PREFIX=/opt/genred
-CONF_DIR=/etc/genred
-UNIT=/etc/systemd/system/genred.service
+# DESTDIR: put the files under another root (the tests use it, with stand-ins for
+# systemctl and the user tools); empty for a real installation.
+DESTDIR="${DESTDIR:-}"
+PREFIX="$DESTDIR/opt/genred"
+CONF_DIR="$DESTDIR/etc/genred"
+UNIT_DIR="$DESTDIR/etc/systemd/system"
+UNIT="$UNIT_DIR/genred.service"
 SERVICE_USER=genred
+# Debian's own interpreter: a pyenv or conda python3 first on root's PATH lives under
+# /root, and a venv made from it cannot be run by the service user.
+PYTHON=/usr/bin/python3
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 
 die() { echo "install.sh: $*" >&2; exit 1; }
@@ -19,16 +26,21 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 
 uninstall() {
     systemctl disable --now genred.service 2>/dev/null || true
-    rm -f "$UNIT" /etc/systemd/system/multi-user.target.wants/genred.service
+    rm -f "$UNIT" "$UNIT_DIR/multi-user.target.wants/genred.service"
     [ -d /run/systemd/system ] && systemctl daemon-reload
     rm -rf "$PREFIX"
     if id "$SERVICE_USER" >/dev/null 2>&1; then userdel "$SERVICE_USER" || true; fi
-    echo "genred removed; the config in $CONF_DIR is kept (--purge removes it)"
+    if [ "${1:-}" = purge ]; then
+        rm -rf "$CONF_DIR"
+        echo "genred removed, and its config: removed $CONF_DIR"
+    else
+        echo "genred removed; the config in $CONF_DIR is kept (--purge removes it)"
+    fi
 }
 
 case "${1:-}" in
     --uninstall) uninstall; exit 0 ;;
-    --purge) uninstall; rm -rf "$CONF_DIR"; echo "removed $CONF_DIR"; exit 0 ;;
+    --purge) uninstall purge; exit 0 ;;
     "") ;;
     *) die "unknown option '$1' (use --uninstall or --purge)" ;;
 esac
@@ -52,7 +64,12 @@ usermod -a -G audio "$SERVICE_USER"
 
 echo "== virtual environment in $PREFIX/venv"
 mkdir -p "$PREFIX"
-[ -x "$PREFIX/venv/bin/python" ] || python3 -m venv "$PREFIX/venv"
+# A venv made by another interpreter (an earlier install that used root's python3) is rebuilt.
+if [ -f "$PREFIX/venv/pyvenv.cfg" ] && ! grep -qx "home = /usr/bin" "$PREFIX/venv/pyvenv.cfg"; then
+    echo "   $PREFIX/venv was made by $(sed -n 's/^home = //p' "$PREFIX/venv/pyvenv.cfg"): rebuilding it from $PYTHON"
+    rm -rf "$PREFIX/venv"
+fi
+[ -x "$PREFIX/venv/bin/python" ] || "$PYTHON" -m venv "$PREFIX/venv"
 "$PREFIX/venv/bin/pip" install -q --upgrade pip
 # A regular (not editable) install of the runtime set only: no TensorFlow on the device.
 "$PREFIX/venv/bin/pip" install -q --upgrade "$SRC"
@@ -67,8 +84,10 @@ else
     echo "   kept $CONF_DIR/config.yaml"
 fi
 install -m 0644 "$SRC/deploy/config.example.yaml" "$CONF_DIR/config.example.yaml"
-"$PREFIX/venv/bin/genred" check-config "$CONF_DIR/config.yaml" >/dev/null \
-    || die "$CONF_DIR/config.yaml is not valid (see above); fix it and run again"
+# As the service user, as systemd will run it: the venv, the model and the files the
+# config names must be readable by it, not only by root.
+runuser -u "$SERVICE_USER" -- "$PREFIX/venv/bin/genred" check-config "$CONF_DIR/config.yaml" >/dev/null \
+    || die "genred check-config $CONF_DIR/config.yaml failed as user $SERVICE_USER (see above); fix it and run again"
 
 echo "== systemd unit"
 install -m 0644 "$SRC/deploy/genred.service" "$UNIT"
@@ -79,6 +98,6 @@ if [ -d /run/systemd/system ]; then
     echo "genred is running: journalctl -u genred -f"
 else
     # A container or an image being built: enabling works offline, starting does not.
-    systemctl enable genred.service >/dev/null 2>&1 || ln -sf "$UNIT" /etc/systemd/system/multi-user.target.wants/genred.service
+    systemctl enable genred.service >/dev/null 2>&1 || ln -sf "$UNIT" "$UNIT_DIR/multi-user.target.wants/genred.service"
     echo "systemd is not running here: genred.service is enabled and starts at the next boot"
 fi

@@ -31,6 +31,12 @@ class AudioInfo:
         return self.frames / self.sample_rate_hz
 
 
+def readable_formats() -> str:
+    """What this libsndfile reads, in its own words (MP3 since 1.1; RAW needs parameters)."""
+    names = sorted(set(sf.available_formats()) - {"RAW"})
+    return f"libsndfile {sf.__libsndfile_version__} reads {', '.join(names)}"
+
+
 def audio_info(path: str | Path) -> AudioInfo:
     p = Path(path)
     if p.is_dir():
@@ -42,7 +48,7 @@ def audio_info(path: str | Path) -> AudioInfo:
     except Exception as exc:  # libsndfile reports every unreadable file this way
         # Its message repeats the path ("Error opening '...': Format not recognised.").
         reason = one_line(exc).rsplit(": ", 1)[-1].rstrip(".")
-        raise AudioError(f"audio {p}: not a readable audio file ({reason}); use WAV, FLAC or OGG") from None
+        raise AudioError(f"audio {p}: not a readable audio file ({reason}); {readable_formats()}") from None
     if info.frames <= 0:
         raise AudioError(f"audio {p}: holds no samples")
     if not 8000 <= info.samplerate <= 192000:

@@ -4,6 +4,7 @@ stream, file sources, and the device table. Synthetic signals only."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -413,7 +414,7 @@ def test_device_missing_at_start_retries_then_runs(make_source, pa, caplog):
         wait_until(lambda: src.status().state == "running", what="running")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "Device unavailable" in warnings[0].getMessage()
-    assert src.status().reopen_count == 1
+    assert src.status().reopen_count == 1 and src.status().last_error is None  # no stale error once it runs
     assert src.read(10, timeout_s=1.0).shape == (10, 2)
 
 
@@ -436,7 +437,8 @@ def test_device_going_silent_is_lost_and_reopened(make_source, pa, caplog):
         pa.streams[0].silent = True
         wait_until(lambda: src.status().reopen_count == 1 and src.status().state == "running", what="reopen")
     assert pa.streams[0].closed and len(pa.streams) == 2
-    assert "no audio" in src.status().last_error
+    assert src.status().last_error is None  # recovered: the fault is in the log, not a stale status
+    assert any("no audio" in r.getMessage() for r in caplog.records)
     lost = [r for r in caplog.records if "lost" in r.getMessage()]
     assert len(lost) == 1 and lost[0].levelno == logging.WARNING
     assert src.read(10, timeout_s=1.0) is not None  # audio flows again
@@ -455,6 +457,29 @@ def test_device_stream_error_is_lost_and_reopened_with_backoff(make_source, pa):
     wait_until(lambda: src.status().state == "running", what="back")
     assert src.status().reopen_count == 1 and len(pa.streams) == 2
     assert src.read(10, timeout_s=1.0) is not None
+
+
+def test_c_library_lines_on_failed_opens_go_to_the_debug_log(capfd, caplog):
+    """ALSA, JACK and PortAudio print to fd 2 themselves, 3-4 lines on every failed open."""
+    attempts = []
+
+    def noisy_factory(**kw):
+        attempts.append(1)
+        os.write(2, b"ALSA lib pcm.c:2664:(snd_pcm_open_noupdate) Unknown PCM nothere\n")
+        os.write(2, b"Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c', line: 1736\n")
+        raise RuntimeError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
+
+    src = DeviceSource(audio_settings(), stream_factory=noisy_factory, query_devices=fake_query())
+    with caplog.at_level(logging.DEBUG, logger="genred.daemon.capture"):
+        src.start()
+        wait_until(lambda: len(attempts) >= 3, what="three failed opens")
+        src.stop(timeout_s=1.0)
+    err = capfd.readouterr().err
+    assert "ALSA lib" not in err and "pa_linux_alsa" not in err, err
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert sum("ALSA lib pcm.c:2664" in m for m in debug) >= 3, debug
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "Device unavailable" in warnings[0]  # our one line stays
 
 
 def test_stop_returns_within_timeout_while_retrying(make_source, pa):
@@ -543,3 +568,18 @@ def test_open_source_picks_the_kind(tmp_path):
     assert isinstance(open_source(AudioSettings(source="USB")), DeviceSource)  # not opened until start()
     with pytest.raises(AudioError):
         open_source(AudioSettings(source=f"file:{tmp_path / 'nope.wav'}"))
+
+
+def test_our_own_lines_written_meanwhile_come_back_to_stderr(capfd, caplog):
+    from genred.daemon.quiet import c_library_stderr_to_debug
+
+    log = logging.getLogger("genred.test.quiet")
+    with caplog.at_level(logging.DEBUG, logger="genred.test.quiet"):
+        with pytest.raises(RuntimeError):
+            with c_library_stderr_to_debug("device x", log):
+                os.write(2, b"genred: MQTT connected to broker:1883 as genred-den\n")  # another thread's line
+                os.write(2, b"ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x\n")
+                raise RuntimeError("the open failed")
+    err = capfd.readouterr().err
+    assert err == "genred: MQTT connected to broker:1883 as genred-den\n"
+    assert [r.getMessage() for r in caplog.records] == ["device x: ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x"]

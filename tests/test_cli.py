@@ -214,3 +214,25 @@ def test_bad_detector_is_one_line(write_wav, make_bundle):
     assert _one_error_line(proc) == (
         f"genred: music detector {detector}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it"
     )
+
+
+def test_an_unreadable_file_says_what_libsndfile_reads_and_mp3_plays(tmp_path, model_path):
+    import soundfile as sf
+
+    from genred.dsp.audio import audio_info
+    from genred.dsp.errors import AudioError
+
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all")
+    with pytest.raises(AudioError) as info:
+        audio_info(bad)
+    message = str(info.value)
+    readable = set(sf.available_formats()) - {"RAW"}  # RAW needs its parameters given
+    assert "use WAV, FLAC or OGG" not in message
+    assert all(f in message for f in readable), message
+    if "MP3" in readable:  # libsndfile >= 1.1
+        mp3 = tmp_path / "song.mp3"
+        sf.write(str(mp3), music_like(4.0, 16000), 16000, format="MP3")
+        proc = subprocess.run([sys.executable, "-m", "genred.daemon", "replay", str(mp3), "--model", str(model_path)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0 and proc.stdout.count("\n") >= 1, proc.stderr

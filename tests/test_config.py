@@ -216,21 +216,21 @@ def test_null_for_a_required_leaf(write, key):
 # Out-of-range values of every constrained leaf. The leaves with no range are listed in
 # UNCONSTRAINED, so a new field fails test_every_leaf_is_classified until it is added to one.
 OUT_OF_RANGE: dict[str, list[object]] = {
-    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b"],
+    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b", "a\0b", "a\x1bb"],
     "model": ["", " "],
     "hop_s": [0, -1.0, 60.001, 100],
     "log_level": ["verbose", "", "warn", "critical"],
     "audio.source": ["", "   ", "file:", "file:  ", -1],
     "audio.sample_rate_hz": [7999, 192001, 0, -44100],
     "audio.channels": [0, 33, -1],
-    "audio.block_s": [0, -0.1],
-    "audio.buffer_s": [0, -1.0],
-    "audio.no_audio_timeout_s": [0, -5],
-    "audio.retry_min_s": [0, -1],
-    "audio.retry_max_s": [0, -1],
+    "audio.block_s": [0, -0.1, 1.01],
+    "audio.buffer_s": [0, -1.0, 300.5, 1e7],  # 1e7 s would be an 821 GiB allocation
+    "audio.no_audio_timeout_s": [0, -5, 1e10],
+    "audio.retry_min_s": [0, -1, 1e10],  # beyond threading's TIMEOUT_MAX: an OverflowError
+    "audio.retry_max_s": [0, -1, 1e10],
     "mqtt.host": ["", "  "],
     "mqtt.port": [0, 65536, -1],
-    "mqtt.topic_prefix": ["", "a/b", "a+", "#"],
+    "mqtt.topic_prefix": ["", "a/b", "a+", "#", "$SYS", "a\0b"],  # the broker drops $ topics
     "mqtt.client_id": ["", " "],
     "mqtt.password_file": ["", " "],
     "mqtt.tls.ca_file": [""],
@@ -240,10 +240,10 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "mqtt.qos": [-1, 3],
     "mqtt.state_interval_s": [0, -1],
     "mqtt.status_interval_s": [0, -1],
-    "mqtt.discovery_prefix": ["", "home+assistant", "a/#"],
+    "mqtt.discovery_prefix": ["", "home+assistant", "a/#", "homeassistant/", "/ha", "home//assistant", "$SYS", "h\0a"],
     "mqtt.event_queue_size": [0, -1],
-    "mqtt.reconnect_min_s": [0, -1],
-    "mqtt.reconnect_max_s": [0, -1],
+    "mqtt.reconnect_min_s": [0, -1, 1e10],
+    "mqtt.reconnect_max_s": [0, -1, 1e10],
     "smoothing.tau_s": [0, -1],
     "smoothing.switch_margin": [-0.01, 1, 1.5],
     "smoothing.switch_hold_s": [-0.5],
@@ -287,6 +287,9 @@ def test_out_of_range_names_the_key(write, key, bad):
         ("smoothing.switch_hold_s", 0), ("smoothing.confidence_floor", 0), ("smoothing.confidence_floor", 1),
         ("smoothing.silence_db", -0.5), ("mqtt.event_queue_size", 1), ("device_id", "living-room_2"),
         ("mqtt.discovery_prefix", "ha/discovery"), ("mqtt.username", ""), ("log_level", "Error"),
+        ("audio.block_s", 1.0), ("audio.buffer_s", 300), ("audio.retry_max_s", 3600),
+        ("audio.no_audio_timeout_s", 3600), ("mqtt.reconnect_max_s", 3600), ("mqtt.topic_prefix", "home$"),
+        ("device_id", "$den"),
     ],
 )
 def test_boundaries_accepted(write, key, good):
@@ -346,6 +349,24 @@ def test_invalid_yaml_is_one_line(write, text, line):
     assert message.startswith(f"config {path}: not valid YAML (")
     if line:
         assert f"line {line}:" in message
+
+
+@pytest.mark.parametrize("value", ["*hunter2", "!hunter2", "&hunter2", "&hunter2 more", "*hunter2 x", "!!hunter2 y",
+                                   "@hunter2", "%hunter2", "`hunter2"])
+def test_a_password_yaml_cannot_read_is_never_echoed(write, value):
+    """Unquoted, * is an alias, ! a tag, & an anchor (and the password silently null)."""
+    for text in (f"mqtt:\n  username: me\n  password: {value}\n", f"mqtt: {{username: me, password: {value}}}\n"):
+        path = write(text)
+        message = _error(path)
+        assert "hunter2" not in message, message
+        assert message.startswith(f"config {path}: ") and "mqtt.password" in message and "quote" in message, message
+
+
+def test_other_yaml_errors_still_say_what_is_wrong(write):
+    path = write("mqtt:\n  password: 'fine'\n  host: *nohost\n")
+    assert "nohost" in _error(path)  # not a secret: the undefined alias is named
+    assert load_settings(write("mqtt:\n  password: '*hunter2'\n")).mqtt.password == "*hunter2"
+    assert load_settings(write("mqtt:\n  # password: *not-this-one\n  password: x\n")).mqtt.password == "x"
 
 
 def test_duplicate_key_is_refused(write):
@@ -453,6 +474,51 @@ def test_check_config_unset_password_is_null(write):
 def test_check_config_raises_on_problems(write):
     with pytest.raises(ConfigError):
         check_config(write({"mqtt": {"port": "1883"}}))
+
+
+def test_topics_longer_than_mqtt_allows_are_refused(write):
+    path = write({"device_id": "x" * 70_000})  # topics are at most 65,535 bytes
+    message = _error(path)
+    assert message.startswith(f"config {path}: device_id: ") and "65535" in message, message
+    path = write({"mqtt": {"topic_prefix": "p" * 65_530}})
+    assert _error(path).startswith(f"config {path}: mqtt.topic_prefix: ")
+    load_settings(write({"device_id": "x" * 1000}))  # long, but the topics fit
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "missing"),
+    [
+        ({"model": "{tmp}/absent.tflite"}, "model", "absent.tflite"),
+        ({"audio": {"source": "file:{tmp}/absent.wav"}}, "audio.source", "absent.wav"),
+        ({"mqtt": {"password_file": "{tmp}/absent-pw"}}, "mqtt.password_file", "absent-pw"),
+        ({"mqtt": {"tls": {"enabled": True, "ca_file": "{tmp}/absent-ca.pem"}}}, "mqtt.tls.ca_file", "absent-ca.pem"),
+        ({"mqtt": {"tls": {"enabled": True, "cert_file": "{tmp}/absent-c.pem", "key_file": "{tmp}/absent-k.pem"}}},
+         "mqtt.tls.cert_file", "absent-c.pem"),
+    ],
+)
+def test_check_config_refuses_files_that_run_would_refuse(write, tmp_path, monkeypatch, data, key, missing):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    path = write(yaml.safe_load(yaml.safe_dump(data).replace("{tmp}", str(tmp_path))))
+    load_settings(path)  # well-formed: only the files are wrong
+    with pytest.raises(ConfigError) as info:
+        check_config(path)
+    message = str(info.value)
+    assert message.startswith(f"config {path}: {key}: ") and missing in message and "\n" not in message, message
+
+
+def test_check_config_does_not_check_files_that_run_does_not_use(write, tmp_path):
+    absent = str(tmp_path / "absent")
+    check_config(write({"mqtt": {"enabled": False, "password_file": absent, "tls": {"enabled": True, "ca_file": absent}}}))
+    check_config(write({"mqtt": {"tls": {"enabled": False, "ca_file": absent}}}))
+
+
+def test_check_config_refuses_a_corrupt_model(write, tmp_path, model_path):
+    bad = tmp_path / "m.tflite"
+    bad.write_bytes(b"not a model" * 20)
+    bad.with_suffix(".json").write_bytes(model_path.with_suffix(".json").read_bytes())
+    path = write({"model": str(bad)})
+    with pytest.raises(ConfigError, match=rf"^config {path}: model: "):
+        check_config(path)
 
 
 # -- resolve_password -----------------------------------------------------------------------------

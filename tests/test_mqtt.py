@@ -282,8 +282,15 @@ def test_tls_with_the_brokers_ca(mosquitto_tls, publisher, caplog):
     wait_until(lambda: "certificate" in str(q.counters()["last_error"]).lower(), what="a certificate failure")
     assert not q.counters()["connected"]
 
-    with pytest.raises(MqttError, match="check mqtt.tls"):
-        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=str(tls.ca) + ".missing")))
+    # A CA file that is not there: refused at start, naming the key and the file.
+    missing = str(tls.ca) + ".missing"
+    with pytest.raises(MqttError) as info:
+        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=missing)))
+    assert str(info.value) == f"mqtt.tls.ca_file: no such file: {missing}"
+    not_pem = tls.ca.with_name("not-a-ca.pem")
+    not_pem.write_text("hello\n")
+    with pytest.raises(MqttError, match=rf"^mqtt.tls: cannot use mqtt.tls.ca_file \({not_pem}\): "):
+        publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=str(not_pem))))
 
 
 def test_stop_returns_in_time_when_the_broker_is_gone(mosquitto, publisher):
@@ -339,3 +346,173 @@ def test_bad_device_id_is_refused_up_front():
         MqttPublisher(MqttSettings(), "a/b")
     with pytest.raises(MqttError):
         MqttPublisher(MqttSettings(), "kitchen+")
+
+
+# -- failures after the TCP connect -------------------------------------------------------------
+
+
+class NotABroker:
+    """A TCP listener on 127.0.0.1 that is not an MQTT broker: it accepts each client and
+    then closes at once ("close"), answers garbage ("garbage") or says nothing ("silent")."""
+
+    def __init__(self, mode: str) -> None:
+        import socket
+
+        self.mode = mode
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._held: list[Any] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="not-a-broker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            if self.mode == "close":
+                conn.close()
+            elif self.mode == "garbage":
+                conn.settimeout(1.0)
+                try:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                except OSError:
+                    pass
+                conn.close()
+            else:
+                self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for c in self._held:
+            c.close()
+        self.sock.close()
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("genred")]
+
+
+@pytest.mark.parametrize("mode", ["close", "garbage", "silent"])
+def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, monkeypatch, mode):
+    import genred.daemon.mqtt as mqtt_mod
+
+    monkeypatch.setattr(mqtt_mod, "CONNACK_TIMEOUT_S", 0.5)  # for "silent": how long to wait for CONNACK
+    caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
+    server = NotABroker(mode)
+    try:
+        s = MqttSettings(host="127.0.0.1", port=server.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.2)
+        p = publisher(s)
+        wait_until(lambda: server.accepted >= 3, timeout=10, what="three attempts")
+        assert not p.counters()["connected"]
+    finally:
+        p.stop(timeout_s=1.0)
+        server.close()
+    said = _warnings(caplog)
+    assert len(said) == 1, said
+    assert f"127.0.0.1:{server.port}" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
+    assert "answer" in p.counters()["last_error"]
+
+
+def test_plain_mqtt_to_a_tls_port_names_mqtt_tls_enabled(mosquitto_tls, publisher, caplog):
+    caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
+    p = publisher(settings_for(mosquitto_tls, reconnect_min_s=0.1, reconnect_max_s=0.2))
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    assert not p.counters()["connected"]
+    said = _warnings(caplog)
+    assert len(said) == 1 and "mqtt.tls.enabled" in said[0], said
+
+
+def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, caplog):
+    caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
+    # The system CA store does not know the test CA: the broker is not trusted.
+    p = publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True), reconnect_min_s=0.1, reconnect_max_s=0.2))
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    said = _warnings(caplog)
+    assert len(said) == 1 and "mqtt.tls.ca_file" in said[0] and "certificate" in said[0], said
+    p.stop(timeout_s=1.0)
+
+    # TLS to a plain listener.
+    caplog.clear()
+    q = publisher(settings_for(mosquitto, client_id="tls-to-plain", reconnect_min_s=0.1, reconnect_max_s=0.2,
+                               tls=TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))))
+    wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    assert not q.counters()["connected"]
+    said = _warnings(caplog)
+    assert len(said) == 1 and "TLS" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
+
+
+def test_a_broker_shutting_down_is_said_plainly(mosquitto, publisher, caplog):
+    caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
+    p = publisher(settings_for(mosquitto))
+    wait_until(lambda: p.counters()["connected"], what="connected")
+    mosquitto.stop()  # SIGTERM: a clean shutdown, the socket closed without a DISCONNECT
+    wait_until(lambda: not p.counters()["connected"], what="the loss noticed")
+    lost = [m for m in _warnings(caplog) if "lost" in m]
+    assert len(lost) == 1 and "closed by the broker" in lost[0] and "Unspecified" not in lost[0], lost
+    assert "closed by the broker" in p.counters()["last_error"]
+    mosquitto.start()
+    wait_until(lambda: p.counters()["connected"], timeout=10, what="reconnected")
+    assert p.counters()["last_error"] is None  # no stale error once connected again
+
+
+# -- genred listen against a secured broker --------------------------------------------------------
+
+
+def _listen_lines(args: list[str], n: int, timeout_s: float = 30.0) -> tuple[list[str], str]:
+    """The first ``n`` lines `genred listen ARGS` prints (then it is killed), and its stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "genred.daemon", "listen", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    lines: list[str] = []
+    try:
+        while len(lines) < n:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line.rstrip("\n"))
+    finally:
+        timer.cancel()
+        proc.kill()
+        proc.wait(timeout=5)
+    return lines, proc.stderr.read()
+
+
+def test_listen_with_the_daemons_config_on_a_broker_with_passwords(mosquitto_auth, publisher, tmp_path):
+    secret = tmp_path / "mqtt-password"
+    secret.write_text(PASSWORD + "\n")
+    p = publisher(settings_for(mosquitto_auth, username=USERNAME, discovery=False), password=PASSWORD)
+    p.publish_state(STATE)
+    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"mqtt:\n  host: {mosquitto_auth.host}\n  port: {mosquitto_auth.port}\n"
+                   f"  username: {USERNAME}\n  password_file: {secret}\n")
+    lines, err = _listen_lines(["--config", str(cfg)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)
+    # The same with flags only; and without the password the refusal is one clear line.
+    lines, err = _listen_lines(["--host", mosquitto_auth.host, "--port", str(mosquitto_auth.port),
+                                "--username", USERNAME, "--password-file", str(secret)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)
+    lines, err = _listen_lines(["--host", mosquitto_auth.host, "--port", str(mosquitto_auth.port)], 1)
+    assert lines == [] and "refused" in err and len(err.strip().splitlines()) == 1, err
+    assert PASSWORD not in err
+
+
+def test_listen_over_tls(mosquitto_tls, publisher):
+    tls = TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))
+    p = publisher(settings_for(mosquitto_tls, tls=tls, discovery=False))
+    p.publish_state(STATE)
+    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    lines, err = _listen_lines(["--host", mosquitto_tls.host, "--port", str(mosquitto_tls.port),
+                                "--tls", "--ca-file", str(mosquitto_tls.tls.ca)], 2)
+    assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)

@@ -85,7 +85,7 @@ def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, tmp_path):
     assert msgs[0].startswith("READY=1")
     assert "WATCHDOG=1" in msgs
     assert msgs[-1] == "STOPPING=1"
-    assert msgs.index("WATCHDOG=1") > 0  # fed only once audio flows
+    assert msgs.index("WATCHDOG=1") > msgs.index(f"STATUS=listening on file:{path}")  # fed once audio flows
 
 
 class _SilentSource:
@@ -111,7 +111,7 @@ class _SilentSource:
         return CaptureStatus("silent", "running", 16000, 1, 0, 0, 0, None, None)
 
 
-def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
+def test_an_open_but_silent_device_is_ready_but_never_feeds_the_watchdog(model_path, tmp_path):
     from genred.daemon.service import Daemon
     from genred.daemon.systemd import Notifier
 
@@ -123,8 +123,75 @@ def test_no_audio_no_ready_no_watchdog(model_path, tmp_path):
     threading.Timer(1.0, stop.set).start()
     assert daemon.run(stop) == 0
     msgs = sock.drain()
-    assert "WATCHDOG=1" not in msgs and not any(m.startswith("READY=1") for m in msgs)
-    assert msgs and msgs[-1] == "STOPPING=1"
+    # Ready (the daemon runs and says what it waits for), but a stream that counts as
+    # open and delivers nothing is a hung capture: the watchdog must bite.
+    assert msgs[0] == "READY=1\nSTATUS=waiting for audio from default"
+    assert "WATCHDOG=1" not in msgs
+    assert msgs[-1] == "STOPPING=1"
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def _start_waiting_daemon(model_path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    """`genred run` on a microphone that is not there; returns once it says it retries."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--source", "no-such-microphone",
+         "--device-id", "t", "--model", str(model_path), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    timer = threading.Timer(60, proc.kill)  # never hang the suite
+    timer.start()
+    try:
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "retrying" in line:
+                proc.said = line  # type: ignore[attr-defined]
+                return proc
+        raise AssertionError(f"the daemon never said it retries: {''.join(seen)}")
+    finally:
+        timer.cancel()
+
+
+def test_waiting_for_a_missing_microphone_uses_no_cpu(model_path):
+    proc = _start_waiting_daemon(model_path)
+    # `make run` on a machine without a microphone: say how to go on.
+    assert "genred devices" in proc.said and "--source file:PATH" in proc.said and "make run FILE=" in proc.said, proc.said
+    try:
+        time.sleep(0.5)
+        cpu0, t0 = _cpu_s(proc.pid), time.monotonic()
+        time.sleep(3.0)
+        share = (_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
+        assert proc.poll() is None
+        # A spinning worker is a whole core (1.0); waiting is a few wake-ups a second.
+        assert share < 0.05, f"{share:.0%} of a core while waiting for the microphone"
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def test_waiting_for_a_missing_microphone_is_ready_and_says_so(model_path, tmp_path):
+    """Type=notify: a Pi that boots without its microphone must not time out at start."""
+    sock = _NotifySocket(tmp_path / "notify")
+    env = dict(os.environ, NOTIFY_SOCKET=str(sock.path), WATCHDOG_USEC="200000")  # fed every 0.1 s
+    proc = _start_waiting_daemon(model_path, env=env)
+    try:
+        time.sleep(1.5)
+        msgs = list(sock.drain())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    ready = [m for m in msgs if m.startswith("READY=1")]
+    assert len(ready) == 1, msgs
+    assert "STATUS=waiting for audio" in ready[0] and "no-such-microphone" in ready[0]
+    # The microphone is missing, the daemon is not stuck: the supervisor retries, so
+    # the watchdog is fed and systemd does not restart a healthy daemon in a loop.
+    assert msgs.count("WATCHDOG=1") >= 5, msgs
+    assert sock.drain()[-1] == "STOPPING=1"
 
 
 def test_sigterm_stops_within_5_s(write_wav, model_path):
@@ -148,6 +215,19 @@ def test_sigterm_stops_within_5_s(write_wav, model_path):
         watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_file_source_that_fails_mid_stream_is_a_failed_run(write_wav, model_path):
+    import numpy as np
+
+    audio = music_like(1.0, 16000)
+    audio[8000] = np.nan  # at 0.5 s: the header is fine, the stream is not
+    path = write_wav("nan.wav", audio, 16000, subtype="FLOAT")
+    proc = subprocess.run([sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--source", f"file:{path}",
+                           "--model", str(model_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if "non-finite sample" in ln]
+    assert len(errors) == 1 and str(path) in errors[0] and "Traceback" not in proc.stderr, proc.stderr
 
 
 def test_run_with_a_bad_config_is_one_line(tmp_path):
@@ -198,6 +278,60 @@ def test_the_unit_verifies(tmp_path):
 def test_installer_is_valid_shell():
     proc = subprocess.run(["bash", "-n", str(ROOT / "deploy" / "install.sh")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def _installer_code() -> list[str]:
+    text = (ROOT / "deploy" / "install.sh").read_text()
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+
+
+def test_installer_uses_the_system_python_and_checks_as_the_service_user():
+    """A pyenv or conda python3 first on root's PATH makes a venv that points into /root:
+    the service user cannot run it, and a check run as root does not notice."""
+    code = _installer_code()
+    venvs = [ln for ln in code if "-m venv" in ln]
+    assert venvs and all('"$PYTHON" -m venv' in ln for ln in venvs), venvs
+    assert "PYTHON=/usr/bin/python3" in code
+    # A venv made earlier by another interpreter is rebuilt, not kept.
+    assert any("pyvenv.cfg" in ln and "home = /usr/bin" in ln for ln in code), code
+    checks = [ln for ln in code if "bin/genred\" check-config" in ln]
+    assert checks and all(ln.startswith('runuser -u "$SERVICE_USER" -- ') for ln in checks), checks
+
+
+def _run_installer(tmp_path: Path, option: str) -> tuple[subprocess.CompletedProcess, Path, Path]:
+    """install.sh OPTION with its files under tmp_path (DESTDIR) and stand-ins for the
+    commands that would touch this machine (root check, systemctl, userdel)."""
+    dest, stubs = tmp_path / "root", tmp_path / "bin"
+    for d in ("opt/genred/venv", "etc/genred", "etc/systemd/system"):
+        (dest / d).mkdir(parents=True, exist_ok=True)
+    (dest / "etc/genred/config.yaml").write_text("device_id: den\n")
+    (dest / "etc/systemd/system/genred.service").write_text("[Service]\n")
+    stubs.mkdir(exist_ok=True)
+    log = tmp_path / "commands.log"
+    for name, body in {
+        "id": 'echo "id $*" >> "$LOG"; if [ "$1" = -u ]; then echo 0; else exit 1; fi',  # root; no user genred
+        "systemctl": 'echo "systemctl $*" >> "$LOG"',
+        "userdel": 'echo "userdel $*" >> "$LOG"',
+    }.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    env = dict(os.environ, PATH=f"{stubs}:{os.environ['PATH']}", DESTDIR=str(dest), LOG=str(log))
+    proc = subprocess.run(["bash", str(ROOT / "deploy" / "install.sh"), option], env=env,
+                          capture_output=True, text=True, timeout=60)
+    return proc, dest, log
+
+
+def test_uninstall_keeps_the_config_and_purge_removes_it_saying_so(tmp_path):
+    proc, dest, log = _run_installer(tmp_path / "u", "--uninstall")
+    assert proc.returncode == 0, proc.stderr
+    assert not (dest / "opt/genred").exists() and not (dest / "etc/systemd/system/genred.service").exists()
+    assert (dest / "etc/genred/config.yaml").exists() and "kept" in proc.stdout
+    assert "systemctl disable --now genred.service" in log.read_text()
+
+    proc, dest, log = _run_installer(tmp_path / "p", "--purge")
+    assert proc.returncode == 0, proc.stderr
+    assert not (dest / "etc/genred").exists() and not (dest / "opt/genred").exists()
+    assert "kept" not in proc.stdout and f"removed {dest}/etc/genred" in proc.stdout, proc.stdout
 
 
 def test_listening_mix_today_and_last_7_days():

@@ -3,6 +3,7 @@ and no event lost while the broker restarts under a running daemon."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -152,3 +153,59 @@ def test_wrong_credentials_one_error_and_classification_goes_on(mosquitto_auth, 
     refused = [ln for ln in err.splitlines() if "refused" in ln]
     assert len(refused) == 1 and "mqtt.username" in refused[0], err
     assert "not-the-password" not in err and "Traceback" not in err
+
+
+def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, subscriber, model_path):
+    """The retained state (what Home Assistant shows) says when no audio arrives."""
+    import io
+
+    from fake_audio import FakeAudio
+    from genred.daemon.capture import DeviceSource
+    from genred.daemon.service import Daemon
+    from genred.daemon.settings import AudioSettings, MqttSettings, Settings
+    from genred.daemon.systemd import Notifier
+
+    fake = FakeAudio()
+    settings = Settings(
+        device_id="den", model=str(model_path),
+        audio=AudioSettings(source="Fake USB", sample_rate_hz=16000, channels=1, block_s=0.05, buffer_s=2.0,
+                            no_audio_timeout_s=0.5, retry_min_s=0.2, retry_max_s=0.4),
+        mqtt=MqttSettings(host=mosquitto.host, port=mosquitto.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.5),
+    )
+    topic = "genred/den/state"
+    sub = subscriber(mosquitto, [topic, "genred/den/event"])
+    out = io.StringIO()
+    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake.query),
+                    notifier=Notifier({}), out=out)
+    stop = threading.Event()
+    runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
+    runner.start()
+    try:
+        first = json.loads(sub.wait_for(topic, timeout=20).payload)  # the first window: 3 s of audio
+        assert first["status"] != "no_audio"
+        fake.stalled = True  # the microphone is unplugged: no callbacks, and reopening fails
+        fake.available = False
+        m = sub.wait_for(topic, lambda m: json.loads(m.payload)["status"] == "no_audio", timeout=5)
+        state = json.loads(m.payload)
+        assert state["genre"] is None and state["confidence"] == 0.0
+        windows = daemon.status()["windows"]
+        mix = daemon.mix.snapshot(dt.date.today())
+        late = subscriber(mosquitto, [topic])  # a dashboard that connects during the outage
+        retained = late.wait_for(topic)
+        assert retained.retain and json.loads(retained.payload)["status"] == "no_audio"
+        time.sleep(1.5)
+        assert daemon.status()["windows"] == windows and daemon.mix.snapshot(dt.date.today()) == mix
+        n = len(sub.payloads(topic))
+        fake.stalled = False  # plugged in again
+        fake.available = True
+        back = json.loads(sub.wait_for(topic, lambda m: json.loads(m.payload)["status"] != "no_audio",
+                                       timeout=15, after=n).payload)
+        assert back["status"] in ("music", "silence", "uncertain") and daemon.status()["windows"] > windows
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
+    lines = out.getvalue().splitlines()
+    assert any(ln.split(" -> ")[1].startswith("no_audio") for ln in lines if " -> " in ln), lines
+    if first["genre"] is not None:  # a genre that ends is an event, as with silence
+        assert any(json.loads(p)["to"] is None for p in sub.payloads("genred/den/event"))
