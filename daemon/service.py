@@ -261,34 +261,29 @@ class Daemon:
             self._publish_no_audio()
 
     def _publish_no_audio(self) -> None:
-        self._last_state_pub = time.monotonic()
-        if self.publisher is None:
-            return
-        self.publisher.publish_state({
-            "genre": None,
-            "confidence": 0.0,
-            "status": NO_AUDIO,
-            "since": self._since_wall,
-            "probabilities": _rounded(self.labels, np.zeros(len(self.labels))),  # as in silence
-            "model": self.classifier.metadata.name,
-        })
+        self._send_state(None, 0.0, NO_AUDIO, np.zeros(len(self.labels)), None)  # probabilities as in silence
 
     def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
         if self.publisher is not None:
             self.publisher.publish_event({"from": old, "to": new, "confidence": round(confidence, 4), "at": _iso(now)})
 
     def _publish_state(self, r: WindowResult) -> None:
+        s = r.state
+        self._send_state(s.genre, s.confidence, s.status, np.asarray(s.probabilities), s.music_probability)
+
+    def _send_state(self, genre: str | None, confidence: float, status: str, probabilities: np.ndarray,
+                    music_probability: float | None) -> None:
+        """The one shape of the retained state, whatever decided it (the smoother, or capture's silence)."""
         self._last_state_pub = time.monotonic()
         if self.publisher is None:
             return
-        s = r.state
         self.publisher.publish_state({
-            "genre": s.genre,
-            "confidence": round(s.confidence, 4),
-            "status": s.status,
+            "genre": genre,
+            "confidence": round(confidence, 4),
+            "status": status,
             "since": self._since_wall,
-            "probabilities": _rounded(self.labels, np.asarray(s.probabilities)),
-            "music_probability": None if s.music_probability is None else round(s.music_probability, 4),
+            "probabilities": _rounded(self.labels, probabilities),
+            "music_probability": None if music_probability is None else round(music_probability, 4),
             "model": self.classifier.metadata.name,
         })
 
