@@ -140,7 +140,7 @@ def test_stream_scores_count_what_the_smoother_publishes():
     r = stream_scores([_score("talk", 0, 0.95), _score("song", 1, 0.95)], params, GTZAN_LABELS)
     assert r["not_music_publishing_genre"] == 1.0
     r = stream_scores([_score("song", 1, 0.05)], params, GTZAN_LABELS)
-    assert r["music_publishing_no_music"] == 1.0 and r["per_category"]["music/clean"]["wrong"] == 1.0
+    assert r["music_publishing_no_music"] == 1.0 and r["per_category"]["clean/music"]["wrong"] == 1.0
 
 
 def test_concatenated_streams_pay_for_the_hold_after_a_change():

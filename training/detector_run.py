@@ -160,12 +160,9 @@ def run_summary(args) -> dict[str, Any]:
 
 def run_build(args) -> None:
     """Train on every clip (mixes from all of them) and declare the detector in the bundle."""
-    gate: dict[str, float] = {}
-    cv = None
-    if args.cv_summary is not None:
-        cv = json.loads(args.cv_summary.read_text(encoding="utf-8"))
-        gate = dict(cv["chosen"])
-    gate.update(parse_gate(args.gate))  # refused before an hour of training, not after
+    given = parse_gate(args.gate)  # refused before an hour of training, not after
+    if args.cv_summary is not None and not args.cv_summary.is_file():
+        raise ValueError(f"--cv-summary {args.cv_summary}: no such file (run cv and summary first)")
     bundle = _genre_bundle(argparse_with(args, genre_model=args.out))
     meta = bundle.metadata
     clips = corpus(args)
@@ -180,8 +177,15 @@ def run_build(args) -> None:
         "output_activation": "logits", "temperature": 1.0,
         "metrics": {"training": {"config": cfg.to_dict(), "clips": len(items), "final_loss": history[-1]["loss"]}},
     }
-    if cv is not None:
-        detector["metrics"]["cv"] = {"summary": str(args.cv_summary), "pooled": cv["pooled"]}
+    # The summary is read now, after training, so a CV still running beside a build can
+    # still decide the gate settings the bundle ships with.
+    gate: dict[str, float] = {}
+    if args.cv_summary is not None:
+        cv = json.loads(args.cv_summary.read_text(encoding="utf-8"))
+        gate = dict(cv["chosen"])
+        detector["metrics"]["cv"] = {"summary": str(args.cv_summary), "folds": [r["fold"] for r in cv["folds"]],
+                                     "pooled": cv["pooled"]}
+    gate.update(given)
     data = meta.to_dict()
     data["music_detector"] = detector
     data["smoothing"] = {**data["smoothing"], **gate}
