@@ -81,3 +81,17 @@ def make_bundle(model_path, music_detectors, tmp_path):
     from detectors import make_bundle_factory
 
     return make_bundle_factory(model_path, music_detectors, tmp_path)
+
+
+def shipped_json_for(model_path: Path, dest_tflite: Path) -> None:
+    """Put the shipped model.json beside ``dest_tflite`` (a copy or a broken model under
+    test), with the shipped music detector beside it too, so a test of the genre model's
+    checks meets the genre model's error, not a missing detector file."""
+    import json
+    import shutil
+
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    detector = (meta.get("music_detector") or {}).get("file")
+    if detector:
+        shutil.copy(model_path.parent / detector, dest_tflite.parent / detector)
+    dest_tflite.with_suffix(".json").write_text(json.dumps(meta))

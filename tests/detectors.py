@@ -69,6 +69,7 @@ def make_bundle_factory(model_path: Path, detectors: dict[str, tuple[Path, dict]
         folder.mkdir(parents=True, exist_ok=False)
         shutil.copy(model_path, folder / "model.tflite")
         meta = json.loads(model_path.with_suffix(".json").read_text())
+        meta.pop("music_detector", None)  # the shipped one, if any: this bundle has its own or none
         if kind is not None:
             tflite, entry = detectors[kind]
             entry = json.loads(json.dumps(entry))

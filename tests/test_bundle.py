@@ -11,14 +11,14 @@ import pytest
 from genred.dsp.bundle import ModelMetadata, load_metadata
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.errors import ModelError
+from conftest import shipped_json_for
 
 
 @pytest.fixture
 def bundle_copy(model_path, tmp_path):
     """A writable copy of the shipped bundle."""
-    tflite, meta = load_metadata(model_path).tflite_path, load_metadata(model_path).metadata_path
-    shutil.copy(tflite, tmp_path / "m.tflite")
-    shutil.copy(meta, tmp_path / "m.json")
+    shutil.copy(load_metadata(model_path).tflite_path, tmp_path / "m.tflite")
+    shipped_json_for(model_path, tmp_path / "m.tflite")
     return tmp_path / "m.tflite"
 
 

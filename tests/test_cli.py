@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from signals import music_like
+from conftest import shipped_json_for
 
 
 def genred(*args: str, model=None) -> subprocess.CompletedProcess:
@@ -91,7 +92,7 @@ def test_bad_model_is_one_line(tmp_path, write_wav, model_path):
     song = write_wav("s.wav", music_like(3.5, 16000), 16000)
     broken = tmp_path / "broken.tflite"
     broken.write_bytes(b"\x00" * 64)
-    shutil.copy(model_path.with_suffix(".json"), broken.with_suffix(".json"))
+    shipped_json_for(model_path, broken)
     proc = genred("replay", str(song), model=broken)
     assert proc.returncode == 2
     assert _one_error_line(proc) == f"genred: model {broken}: not a TFLite flatbuffer (no TFL3 identifier); re-export or re-install it"

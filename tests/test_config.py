@@ -20,6 +20,7 @@ from genred.daemon.config import (
     resolve_password,
 )
 from genred.daemon.settings import MqttSettings, Settings
+from conftest import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "config.example.yaml"
@@ -515,7 +516,7 @@ def test_check_config_does_not_check_files_that_run_does_not_use(write, tmp_path
 def test_check_config_refuses_a_corrupt_model(write, tmp_path, model_path):
     bad = tmp_path / "m.tflite"
     bad.write_bytes(b"not a model" * 20)
-    bad.with_suffix(".json").write_bytes(model_path.with_suffix(".json").read_bytes())
+    shipped_json_for(model_path, bad)
     path = write({"model": str(bad)})
     with pytest.raises(ConfigError, match=rf"^config {path}: model: "):
         check_config(path)

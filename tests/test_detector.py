@@ -187,15 +187,25 @@ def test_build_declares_a_detector_the_daemon_loads(tmp_path, model_path):
     (nonmusic / "SOURCES.tsv").write_text("\n".join(rows) + "\n")
     out.mkdir()
     shutil.copy(model_path, out / "model.tflite")
-    shutil.copy(model_path.with_suffix(".json"), out / "model.json")
+    genre_only = json.loads(model_path.with_suffix(".json").read_text())
+    genre_only.pop("music_detector", None)  # what the genre run writes, before the detector is built
+    (out / "model.json").write_text(json.dumps(genre_only))
     summary = tmp_path / "summary.json"
-    summary.write_text(json.dumps({"chosen": {"music_on": 0.65, "music_off": 0.3}, "pooled": {"worst_ratio": 1.5}}))
+    stream = {"not_music_publishing_genre": 0.031, "music_publishing_no_music": 0.012,
+              "per_category": {"clean/speech": {"windows": 10, "wrong": 0.1}}}
+    b2b = {"not_music_publishing_genre": 0.3, "music_publishing_no_music": 0.05, "median_latency_s": {"to_no_music": 4.0}}
+    pooled = {"worst_ratio": 1.5, "streams": {"clean": stream, "room": stream}, "back_to_back": {"clean": b2b, "room": b2b}}
+    summary.write_text(json.dumps({"chosen": {"music_on": 0.65, "music_off": 0.3}, "pooled": pooled, "folds": [{"fold": "fold0"}]}))
+    (out / "report.md").write_text("# genre report\n")
     rc = main(["build", "--data", str(data), "--nonmusic", str(nonmusic), "--out", str(out), "--epochs", "1",
                "--steps", "2", "--mixes", "1", "--cache", str(tmp_path / "cache"), "--cv-summary", str(summary), "--gate", "music_hold_s=1.5"])
     assert rc == 0
     meta = json.loads((out / "model.json").read_text())
     assert meta["music_detector"]["file"] == "music.tflite" and meta["music_detector"]["labels"] == ["no_music", "music"]
-    assert meta["music_detector"]["metrics"]["cv"]["pooled"] == {"worst_ratio": 1.5}
+    assert meta["music_detector"]["metrics"]["cv"]["pooled"] == pooled
+    report = (out / "report.md").read_text()
+    assert report.startswith("# genre report\n") and "| clean | 3.1 % | 1.2 % |" in report
+    assert "| speech | 10.0 % of 10 | - |" in report and "`music_on` 0.65" in report
     assert (meta["smoothing"]["music_on"], meta["smoothing"]["music_off"], meta["smoothing"]["music_hold_s"]) == (0.65, 0.3, 1.5)
     clf = TfliteClassifier.from_path(out / "model.tflite")
     assert clf.music_detector is not None

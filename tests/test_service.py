@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from signals import music_like
+from conftest import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -243,7 +244,7 @@ def test_run_with_a_bad_config_is_one_line(tmp_path):
 def test_run_with_a_corrupt_model_is_one_line(tmp_path, model_path):
     bad = tmp_path / "m.tflite"
     bad.write_bytes(b"not a model at all" * 10)
-    shutil.copy(model_path.with_suffix(".json"), tmp_path / "m.json")
+    shipped_json_for(model_path, bad)
     proc = subprocess.run([sys.executable, "-m", "genred.daemon", "run", "--no-mqtt", "--model", str(bad)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

@@ -190,7 +190,20 @@ def run_build(args) -> None:
     data["music_detector"] = detector
     data["smoothing"] = {**data["smoothing"], **gate}
     write_metadata(ModelMetadata.from_dict(data), bundle.metadata_path)
+    from .detector_report import section, write_section
+
+    write_section(args.out / "report.md", section(cfg.to_dict(), len(items), len(tflite), gate,
+                                                  cv if args.cv_summary is not None else None, command_line(args)))
     _LOG.info("wrote %s (%d bytes) and declared it in %s", args.out / "music.tflite", len(tflite), bundle.metadata_path)
+
+
+def command_line(args) -> str:
+    parts = ["python -m genred.training.detector_cli build"]
+    for key in ("data", "nonmusic", "speech", "pool", "synth_noise", "epochs", "steps", "seed", "mixes", "cv_summary", "out"):
+        value = getattr(args, key)
+        if value is not None:
+            parts.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(parts)
 
 
 def parse_gate(items: list[str]) -> dict[str, float]:
