@@ -1,4 +1,5 @@
-"""Artist-grouped, genre-stratified k-fold cross-validation.
+"""Artist-grouped, genre-stratified k-fold cross-validation (``python -m genred.training.cv``
+runs the driver, `cv_driver`).
 
 `grouped_folds` is generic (keys, groups, strata; the standard library only): every item
 of a group lands in one fold, so no group is on both sides of a split, and groups are
@@ -221,3 +222,11 @@ def dev_plan(data: str | Path, k: int = DEFAULT_FOLDS, seed: int = 1, artists: s
     return index, tracks, plan
 
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    from .cv_driver import main
+
+    sys.exit(main())
