@@ -83,6 +83,9 @@ def test_cv_folds_then_summary(cv_data, tmp_path):
         meta = json.loads((fold_dir / "model.json").read_text())
         assert scores["chosen_by_folds"] == [1 - fold]
         assert meta["temperature"] == scores["temperature"] > 0 and meta["smoothing"] == scores["smoothing"]
+        info = json.loads((fold_dir / "fold.json").read_text())
+        # a fixed epoch count: nothing was scored on the fold's tracks to choose an epoch
+        assert info["epochs"] == 1 and not any(k.startswith("valid") for row in info["history"] for k in row)
         keys = list(np.load(fold_dir / "outputs.npz")["test__keys"])
         tested += keys
         assert scores["int8"]["test"]["all"]["tracks"] == len(keys)

@@ -227,19 +227,17 @@ def representative_windows(items: list[TrainItem], front_end: LogMelParams, wind
     return np.stack(pool[:n])[..., None]
 
 
-def full_clips(ev: EvalSet, kind: str = "full") -> tuple[EvalSet, np.ndarray]:
+def full_clips(ev: EvalSet) -> tuple[EvalSet, np.ndarray]:
     """The part of ``ev`` that comes from full clips (a live stream is never padded after
-    its first seconds; excerpts always are), or with ``kind="excerpt"`` from the tracks
-    that have only an excerpt, and the mask of its windows. The subset carries no
-    window data (``x`` has no frames): it is for scoring probabilities."""
-    keep = np.array([i for i, k in enumerate(ev.item_kind) if k == kind], dtype=np.int64)
+    its first seconds; excerpts always are), and the mask of its windows. The subset
+    carries no window data (``x`` has no frames): it is for scoring probabilities."""
+    keep = np.array([i for i, k in enumerate(ev.item_kind) if k == "full"], dtype=np.int64)
     remap = np.full(len(ev.items), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     mask = remap[ev.item] >= 0
-    what = "full clips" if kind == "full" else "excerpts only"
-    sub = EvalSet(f"{ev.name} ({what})", np.zeros((int(mask.sum()), 0, 0), np.float32), ev.level_db[mask],
+    sub = EvalSet(f"{ev.name} (full clips)", np.zeros((int(mask.sum()), 0, 0), np.float32), ev.level_db[mask],
                   ev.start_frame[mask], remap[ev.item[mask]], [ev.items[i] for i in keep], ev.item_label[keep],
-                  [kind] * len(keep))
+                  ["full"] * len(keep))
     return sub, mask
 
 
