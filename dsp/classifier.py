@@ -73,6 +73,11 @@ class TfliteModel:
         self._in_buf = np.zeros(input_spec.shape, dtype=np.dtype(input_spec.dtype))
 
     def run(self, features: np.ndarray) -> np.ndarray:
+        return self.activate(self.raw_output(features))
+
+    def raw_output(self, features: np.ndarray) -> np.ndarray:
+        """The model's output for one window, dequantised (logits or probabilities, as the
+        activation says), before `activate`."""
         spec = self._in_spec
         if features.shape != spec.shape[1:3]:
             raise ValueError(f"features must have shape {spec.shape[1:3]}, got {features.shape}")
@@ -85,11 +90,16 @@ class TfliteModel:
         self._interp.invoke()
         raw = self._interp.get_tensor(self._out_index)[0]
         out = self._out_spec
-        values = (raw.astype(np.float32) - out.zero_point) * out.scale if out.dtype == "int8" else raw.astype(np.float32)
+        return (raw.astype(np.float32) - out.zero_point) * out.scale if out.dtype == "int8" else raw.astype(np.float32)
+
+    def activate(self, values: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        """`raw_output` -> probabilities, with the model's activation and its temperature, or
+        ``temperature`` (training re-scores saved outputs with it)."""
         if self._activation == "logits":
+            t = self._temperature if temperature is None else temperature
             # Shift first, then scale, in float64: any temperature > 0 the metadata
             # allows (1e-300, inf) gives finite probabilities, never inf - inf = NaN.
-            z = np.exp((values - values.max()).astype(np.float64) / self._temperature)
+            z = np.exp((values - values.max()).astype(np.float64) / t)
             return (z / z.sum()).astype(np.float32)
         # An int8 softmax is coarse (steps of 1/256); renormalise so the sum is 1.
         values = np.maximum(values, 0.0)
@@ -145,6 +155,12 @@ class TfliteClassifier:
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         return self._model.run(features)
+
+    def raw_output(self, features: np.ndarray) -> np.ndarray:
+        return self._model.raw_output(features)
+
+    def activate(self, values: np.ndarray, temperature: float | None = None) -> np.ndarray:
+        return self._model.activate(values, temperature)
 
 
 @contextlib.contextmanager

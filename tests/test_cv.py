@@ -248,10 +248,11 @@ def test_read_artists_names_a_bad_line(tmp_path):
         read_artists(tmp_path / "none.tsv")
 
 
-def test_gtzan_folds_on_the_real_artist_list(gtzan_dir):
+def test_gtzan_folds_on_the_real_artist_list(gtzan_dir, monkeypatch):
     from genred.training.cv import dev_plan
 
-    _, tracks, plan = dev_plan(gtzan_dir, k=4, seed=1)
+    monkeypatch.chdir(gtzan_dir.parent)  # a relative --data finds its lists and artists.tsv
+    _, tracks, plan = dev_plan(gtzan_dir.name, k=4, seed=1)
     assert len(tracks) == 442  # 443 listed; jazz.00054 is the corrupt file
     check_gtzan(plan, tracks, set(t.genre for t in tracks))
     assert len(plan.unscored) == sum(plan.artist[t.key] == "-" for t in tracks) > 0

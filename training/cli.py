@@ -65,9 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Ranges argparse cannot say; one line naming the flag (parser.error exits)."""
     if not 0.0 <= args.ema < 1.0:
         parser.error(f"--ema must be in [0, 1), not {args.ema}")
     if not args.teacher_temperature > 0:
@@ -82,25 +81,44 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--mixup must be in [0, 1], not {args.mixup}")
     if not 0.0 <= args.warp <= 1.0:
         parser.error(f"--warp must be in [0, 1], not {args.warp}")
+
+
+def setup_logging(verbose: bool) -> None:
     if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                             format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
     # TensorFlow's C++ start-up chatter is not ours to show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from .core import TrainRequest, run_training
 
-    cfg = dataclasses.replace(
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return dataclasses.replace(
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
         teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
         ensemble=args.ensemble, warp_p=args.warp,
     )
-    req = TrainRequest(
+
+
+def request_from_args(args: argparse.Namespace):
+    from .core import TrainRequest
+
+    return TrainRequest(
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
-        valid_fraction=args.valid_fraction, config=cfg, room_copies=args.room_copies,
+        valid_fraction=args.valid_fraction, config=config_from_args(args), room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
         teacher=args.teacher, teacher_hears=args.teacher_hears,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_args(parser, args)
+    setup_logging(args.verbose)
+    from .core import run_training
+
+    req = request_from_args(args)
     try:
         metrics = run_training(req)
     except GenredError as exc:

@@ -1,4 +1,5 @@
-"""Artist-grouped, genre-stratified k-fold cross-validation.
+"""Artist-grouped, genre-stratified k-fold cross-validation (``python -m genred.training.cv``
+runs the driver, `cv_driver`).
 
 `grouped_folds` is generic (keys, groups, strata; the standard library only): every item
 of a group lands in one fold, so no group is on both sides of a split, and groups are
@@ -209,15 +210,23 @@ def gtzan_folds(tracks: Sequence, artists: dict[str, str], k: int = DEFAULT_FOLD
 
 
 def dev_plan(data: str | Path, k: int = DEFAULT_FOLDS, seed: int = 1, artists: str | Path | None = None,
-             lists: tuple[str, str] = ("train_filtered.txt", "valid_filtered.txt")):
-    """(index, tracks, plan) for the train + valid tracks of a GTZAN folder that have audio."""
+             lists: tuple[str | Path, str | Path] | None = None):
+    """(index, tracks, plan) for the train + valid tracks of a GTZAN folder that have
+    audio; ``lists`` default to its ``train_filtered.txt`` and ``valid_filtered.txt``."""
     from .dataset import index_dataset, split_from_lists
 
     data = Path(data)
+    train_list, valid_list = lists or (data / "train_filtered.txt", data / "valid_filtered.txt")
     index = index_dataset(data)
-    split = split_from_lists(index, data / lists[0], data / lists[1])
+    split = split_from_lists(index, train_list, valid_list)
     tracks = split.train + split.valid
     plan = gtzan_folds(tracks, read_artists(artists if artists is not None else data / "artists.tsv"), k, seed)
     return index, tracks, plan
 
 
+if __name__ == "__main__":
+    import sys
+
+    from .cv_driver import main
+
+    sys.exit(main())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from string import Template
 from typing import Any
 
 import numpy as np
@@ -122,146 +123,75 @@ def write_report(
     if reliabilities:
         plot_reliability(folder / "reliability.png", reliabilities, meta.temperature)
 
-    lines = [
-        f"# {meta.name}: training report",
-        "",
-        f"Written by the training run itself on {meta.created} (genred {meta.genred_version}, "
-        f"TensorFlow {tr['tensorflow']}); {wall_s / 60:.1f} min on this machine. Reproduce with:",
-        "",
-        f"    {command}",
-        "",
-        "Every variant tried for the shipped model, with its scores, size and speed, and why this one "
-        "ships: `docs/models.md` in the genred source tree.",
-        "",
-        "## Data and split",
-        "",
-        f"- data: `{tr['data']}`; split: {tr['split']}; {tr['rule']}.",
-        f"- train: {tr['train_tracks']} tracks ({tr['train_full_clips']} full clips, the rest 2-3 s excerpts), "
-        f"each also through {tr['room_copies_per_train_track']} simulated rooms.",
-        f"- valid: {tr['valid_tracks']} tracks. Listed but absent here: "
-        + ", ".join(f"{k} {v}" for k, v in tr["listed_but_missing"].items()) + ".",
-        f"- unreadable files skipped: {', '.join(Path(p).name for p in tr['unreadable']) or 'none'}.",
-        "- valid_room: every valid track once through a seeded simulated room and microphone "
-        "(reverberation, room noise, speaker/microphone colouration, level -40..0 dB): what a device hears.",
-        "",
-        "| genre | train tracks | valid tracks (full clips / excerpts only) |",
-        "|---|---|---|",
-    ]
-    for g in labels:
-        v = tr["valid_per_genre"][g]
-        lines.append(f"| {g} | {tr['train_tracks_per_genre'][g]} | {v['tracks']} ({v['full_clips']} / {v['tracks'] - v['full_clips']}) |")
-    lines += [
-        "",
-        "Track decision: the mean of the window probabilities (windows of 3 s every ~1 s, as the device "
-        "cuts them); a clip shorter than a window is one wrap-padded window. Macro recall is over the "
-        "genres present in the set.",
-        "",
-        "## Accuracy",
-        "",
-        "| set | model | window accuracy | window macro recall | track accuracy | track macro recall |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name in sets:
-        for kind, sc in (("float", float_scores[name]), ("int8", int8_scores[name])):
-            lines.append(f"| {name} | {kind} | " + " | ".join(_pct(sc[k]) for k in
-                         ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")) + " |")
+    cfg = tr["config"]
+    keys = ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")
+    acc_rows = [f"| {name} | {kind} | " + " | ".join(_pct(sc[k]) for k in keys) + " |"
+                for name in sets for kind, sc in (("float", float_scores[name]), ("int8", int8_scores[name]))]
     teacher = meta.metrics.get("teacher")
     if teacher:
-        for name in sets:
-            lines.append(f"| {name} | teacher (MSD_musicnn + head, float; not shipped) | " + " | ".join(
-                _pct(teacher[name][k]) for k in ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")) + " |")
+        acc_rows += [f"| {name} | teacher (MSD_musicnn + head, float; not shipped) | "
+                     + " | ".join(_pct(teacher[name][k]) for k in keys) + " |" for name in sets]
     full = meta.metrics.get("full_clips_int8") or {}
-    if full:
-        lines += [
-            "",
-            "Full clips only (int8): what a live stream is like, never padded after its first seconds, while "
-            "excerpts always are. Most valid tracks of the excerpt-heavy genres are excerpts, so these are "
-            "mostly classical, jazz and rock:",
-            "",
-            "| set | full clips | window accuracy | window macro recall | track accuracy | track macro recall |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name, sc in full.items():
-            lines.append(f"| {name} | {sc['tracks']} | " + " | ".join(_pct(sc[k]) for k in
-                         ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")) + " |")
-    lines += [
-        "",
-        "![confusion matrices](confusion.png)",
-        "",
-        "Per genre (int8, track level):",
-        "",
-        "| genre | valid n | valid recall | valid_room recall |",
-        "|---|---|---|---|",
-    ]
+    full_section = _section("report_full_clips.md", rows="\n".join(
+        f"| {name} | {sc['tracks']} | " + " | ".join(_pct(sc[k]) for k in keys) + " |" for name, sc in full.items())) if full else ""
     pg, pr = meta.metrics["per_genre_int8_valid_track"], meta.metrics["per_genre_int8_valid_room_track"]
-    for g in labels:
-        if pg[g]["n"]:
-            lines.append(f"| {g} | {pg[g]['n']} | {_pct(pg[g]['recall'])} | {_pct(pr[g]['recall'])} |")
     cal = meta.metrics.get("calibration")
+    cal_section = ""
     if cal:
-        lines += [
-            "",
-            "## Calibration",
-            "",
-            f"The device computes softmax(logits / T) with T = {cal['temperature']}, fitted on the {cal['fitted_on']} "
-            f"({cal.get('objective', 'minimum negative log-likelihood')}), so that `confidence` means probability.",
-            "",
-            "| windows | ECE at T = 1 | ECE at T | NLL at T = 1 | NLL at T |",
-            "|---|---|---|---|---|",
-            *(f"| {name} | {c['ece_before']:.3f} | {c['ece_after']:.3f} | {c['nll_before']:.3f} | {c['nll_after']:.3f} |"
-              for name, c in ((n, cal[n]) for n in ("valid", "valid_room", "pooled")
-                              if n in cal and "nll_before" in cal[n])),
-            "",
-            f"ECE over {cal['bins']} confidence bins; `pooled` is both sets together. Why not the T of least NLL: "
-            "see `genred.training.calibration`.",
-            "",
-            "![reliability diagrams](reliability.png)",
-        ]
-    cfg = tr["config"]
-    lines += [
-        "",
-        "## Training",
-        "",
-        f"- model: `{cfg['model']['name']}` CNN, {tr['parameters']} parameters; int8 file {meta.metrics['model_bytes'] / 1024:.0f} KiB; "
-        f"ops: {', '.join(ops) or 'n/a'}.",
-        f"- {tr['epochs_run']} epochs of {cfg['steps_per_epoch']} steps x {cfg['batch_size']} windows "
-        f"(early stop: {tr['stopped_early']}); selected epoch {tr['best_epoch']} by {meta.metrics['selection']}.",
-        "- sampling: genre uniformly, then a track (weight sqrt of its length in windows), then clean "
-        f"(p={cfg['p_clean']}) or a room copy, then a random start frame; SpecAugment p={cfg['specaug_p']}, "
-        f"label smoothing {cfg['label_smoothing']}, mixup p={cfg['mixup_p']}.",
-        f"- features {tr['features_wall_s']:.0f} s (cached), training {tr['train_wall_s']:.0f} s.",
-    ]
+        cal_section = _section(
+            "report_calibration.md", temperature=cal["temperature"], fitted_on=cal["fitted_on"],
+            objective=cal.get("objective", "minimum negative log-likelihood"), bins=cal["bins"], rows="\n".join(
+                f"| {name} | {c['ece_before']:.3f} | {c['ece_after']:.3f} | {c['nll_before']:.3f} | {c['nll_after']:.3f} |"
+                for name, c in ((n, cal[n]) for n in ("valid", "valid_room", "pooled") if n in cal and "nll_before" in cal[n])))
+    extra = []
     if tr.get("ensemble_members"):
         ms = tr["ensemble_members"]
         each = "; ".join(
             f"seed {m['seed']}: epoch {m['best_epoch']}, valid {100 * m.get('valid_track_accuracy', 0):.1f} % / "
             f"valid_room {100 * m.get('valid_room_track_accuracy', 0):.1f} % track accuracy (float)" for m in ms)
-        lines.append(f"- ensemble: {len(ms)} students, the model averages their logits; each selected on its own "
+        extra.append(f"- ensemble: {len(ms)} students, the model averages their logits; each selected on its own "
                      f"({each}). The curves below are the first member's.")
     if tr.get("teacher"):
         t = tr["teacher"]
         heard = ("a room copy's window is labelled by the teacher's view of the same window of the clean audio"
                  if t.get("hears", "own") == "clean" else "every window is labelled by the teacher's view of it")
-        lines.append(f"- teacher: {t['model']}; head: {t['head']}, fitted on {t['train_windows']} train windows "
+        extra.append(f"- teacher: {t['model']}; head: {t['head']}, fitted on {t['train_windows']} train windows "
                      f"(every {t['grid_hop_frames']} frames); {heard}; its soft labels (temperature "
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
-    lines += [
-        "",
-        "![training curves](training_curves.png)",
-        "",
-        "## Smoothing defaults",
-        "",
-        f"Chosen on the int8 window probabilities of the {fit.get('n_streams', 0)} valid full clips (clean and "
-        "valid_room) as streams: score = share of windows publishing the right genre - 0.5 x share publishing "
-        "a wrong one - 0.05 x changes of the published genre.",
-        "",
-        "| | right | wrong | changes per clip | score |",
-        "|---|---|---|---|---|",
-    ]
-    for name, row in (("raw arg-max per window", fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
-                      ("smoother, chosen", fit.get("best_scores"))):
-        if row:
-            lines.append(f"| {name} | {_pct(row['correct'])} | {_pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |")
-    lines += ["", "Chosen: " + ", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()), ""]
-    (folder / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    smooth_rows = [
+        f"| {name} | {_pct(row['correct'])} | {_pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
+        for name, row in (("raw arg-max per window", fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
+                          ("smoother, chosen", fit.get("best_scores"))) if row]
+    text = _template("report.md").substitute(
+        name=meta.name, created=meta.created, version=meta.genred_version, tensorflow=tr["tensorflow"],
+        minutes=f"{wall_s / 60:.1f}", command=command, data=tr["data"], split=tr["split"], rule=tr["rule"],
+        train_tracks=tr["train_tracks"], train_full_clips=tr["train_full_clips"],
+        room_copies=tr["room_copies_per_train_track"], valid_tracks=tr["valid_tracks"],
+        listed_but_missing=", ".join(f"{k} {v}" for k, v in tr["listed_but_missing"].items()),
+        unreadable=", ".join(Path(p).name for p in tr["unreadable"]) or "none",
+        genre_rows="\n".join(
+            f"| {g} | {tr['train_tracks_per_genre'][g]} | {v['tracks']} ({v['full_clips']} / {v['tracks'] - v['full_clips']}) |"
+            for g, v in ((g, tr["valid_per_genre"][g]) for g in labels)),
+        accuracy_rows="\n".join(acc_rows), full_clips_section=full_section,
+        per_genre_rows="\n".join(f"| {g} | {pg[g]['n']} | {_pct(pg[g]['recall'])} | {_pct(pr[g]['recall'])} |"
+                                 for g in labels if pg[g]["n"]),
+        calibration_section=cal_section, arch=cfg["model"]["name"], parameters=tr["parameters"],
+        kib=f"{meta.metrics['model_bytes'] / 1024:.0f}", ops=", ".join(ops) or "n/a", epochs_run=tr["epochs_run"],
+        steps=cfg["steps_per_epoch"], batch_size=cfg["batch_size"], stopped_early=tr["stopped_early"],
+        best_epoch=tr["best_epoch"], selection=meta.metrics["selection"], p_clean=cfg["p_clean"],
+        specaug_p=cfg["specaug_p"], label_smoothing=cfg["label_smoothing"], mixup_p=cfg["mixup_p"],
+        features_s=f"{tr['features_wall_s']:.0f}", train_s=f"{tr['train_wall_s']:.0f}",
+        extra_training_lines="".join("\n" + line for line in extra), n_streams=fit.get("n_streams", 0),
+        smoothing_rows="\n".join(smooth_rows), chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
+    )
+    (folder / "report.md").write_text(text, encoding="utf-8")
     _LOG.info("wrote %s", folder / "report.md")
+
+
+def _template(name: str) -> Template:
+    """A page template of `training/templates`: the page's words live there, the numbers come from the run."""
+    return Template((Path(__file__).parent / "templates" / name).read_text(encoding="utf-8"))
+
+
+def _section(name: str, **values: Any) -> str:
+    return _template(name).substitute(**values).rstrip("\n")

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     from .augment import RoomParams
-    from .core import build_eval_set, build_items
+    from .steps import build_eval_set, build_items
     from .dataset import index_dataset, split_from_lists
     from .features import FeatureExtractor, windows_from_frames
     from .musicnn import log_compress

@@ -352,8 +352,8 @@ class TrainResult:
 
 def train(
     items: list[TrainItem],
-    valid: EvalSet,
-    valid_room: EvalSet,
+    valid: EvalSet | None,
+    valid_room: EvalSet | None,
     n_classes: int,
     cfg: TrainConfig,
     front_end: LogMelParams,
@@ -362,7 +362,8 @@ def train(
 ) -> TrainResult:
     """Train one student, or with ``cfg.ensemble`` > 1 one per seed (``cfg.seed + i``),
     each selected on its own, and return a model that averages their logits (its
-    history is the first member's)."""
+    history is the first member's). Without ``valid`` (cross-validation: nothing the
+    fold scores may choose) every epoch is run and the last one's weights are kept."""
     import keras
 
     if cfg.ensemble > 1:
@@ -415,6 +416,14 @@ def train(
                 losses.append(float(loss))
                 accs.append(float(acc))
             t1 = time.perf_counter()
+            if valid is None or valid_room is None:
+                with ema.applied():
+                    averaged = model.get_weights()
+                history.append(_fixed_epoch_row(epoch, losses, accs, t1 - t0, model))
+                best_weights, best_epoch = averaged, epoch + 1
+                _LOG.info("epoch %d/%d: loss %.3f train acc %.3f (%.0f s)", epoch + 1, cfg.epochs,
+                          history[-1]["loss"], history[-1]["train_accuracy"], t1 - t0)
+                continue
             with ema.applied():
                 rv = track_scores(predict(model, valid.x), valid, n_classes)
                 rr = track_scores(predict(model, valid_room.x), valid_room, n_classes)
@@ -452,6 +461,13 @@ def train(
     if best_weights is not None:
         model.set_weights(best_weights)
     return TrainResult(model, history, best_epoch, best_score, time.perf_counter() - t_start, stopped_early)
+
+
+def _fixed_epoch_row(epoch: int, losses: list[float], accs: list[float], train_s: float, model) -> dict[str, float]:
+    import keras
+
+    return {"epoch": epoch + 1, "loss": float(np.mean(losses)), "train_accuracy": float(np.mean(accs)),
+            "lr": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), "train_s": train_s}
 
 
 def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
