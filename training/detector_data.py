@@ -54,6 +54,7 @@ class Clip:
 
 def gtzan_clips(data: Path) -> list[Clip]:
     """Every train + valid GTZAN track (its longest audio), grouped by artist."""
+    from .cv import NO_ARTIST, read_artists
     from .dataset import index_dataset
 
     artists = read_artists(data / "artists.tsv")
@@ -62,19 +63,10 @@ def gtzan_clips(data: Path) -> list[Clip]:
         artist = artists.get(t.key)
         if artist is None:
             continue  # not in the dev lists (would be a test track)
-        scored = artist != "-"
+        scored = artist != NO_ARTIST
         group = f"gtzan:{t.genre}:{artist}" if scored else f"gtzan:dup:{t.key}"
         clips.append(Clip(f"gtzan/{t.key}", MUSIC, "music", group, path=t.main_path, scored=scored))
     return clips
-
-
-def read_artists(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, artist = line.split("\t")[:2]
-            out[key.strip()] = artist.strip()
-    return out
 
 
 def nonmusic_clips(folder: Path, weight: float = 1.0) -> list[Clip]:
