@@ -40,6 +40,23 @@ def model_path() -> Path:
 
 
 @pytest.fixture(scope="session")
+def genre_only_model(model_path, tmp_path_factory) -> Path:
+    """The shipped genre model without its music detector (and without the detector's gate
+    settings): for tests of the genre path and of MQTT that need a genre to be published
+    for synthetic music, which the detector may rightly call no music."""
+    import json
+    import shutil
+
+    folder = tmp_path_factory.mktemp("genre_only")
+    shutil.copy(model_path, folder / "model.tflite")
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    meta.pop("music_detector", None)
+    meta["smoothing"] = {k: v for k, v in meta.get("smoothing", {}).items() if not k.startswith(("music_", "no_music_"))}
+    (folder / "model.json").write_text(json.dumps(meta))
+    return folder / "model.tflite"
+
+
+@pytest.fixture(scope="session")
 def classifier(model_path):
     from genred.dsp.classifier import TfliteClassifier
 

@@ -70,6 +70,8 @@ def make_bundle_factory(model_path: Path, detectors: dict[str, tuple[Path, dict]
         shutil.copy(model_path, folder / "model.tflite")
         meta = json.loads(model_path.with_suffix(".json").read_text())
         meta.pop("music_detector", None)  # the shipped one, if any: this bundle has its own or none
+        # ... and the shipped gate settings go with it: these bundles use SmootherParams' defaults
+        meta["smoothing"] = {k: v for k, v in meta.get("smoothing", {}).items() if not k.startswith(("music_", "no_music_"))}
         if kind is not None:
             tflite, entry = detectors[kind]
             entry = json.loads(json.dumps(entry))

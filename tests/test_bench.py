@@ -25,7 +25,8 @@ def _expected_windows(seconds: float, hop_s: float, model_path) -> int:
     return 1 + (frames - win.window_frames) // hop_frames_for(hop_s, fe)
 
 
-def test_bench_json_figures(tmp_path, model_path):
+def test_bench_json_figures(tmp_path, genre_only_model):
+    model_path = genre_only_model  # the figures without a detector (with one: the test below)
     out = tmp_path / "bench.json"
     proc = genred("bench", "--seconds", "10", "--hop", "1", "--model", str(model_path), "--json", str(out))
     assert proc.returncode == 0, proc.stderr

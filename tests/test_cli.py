@@ -27,7 +27,8 @@ def _one_error_line(proc: subprocess.CompletedProcess) -> str:
     return "\n".join(lines)
 
 
-def test_replay_jsonl_schema(write_wav, model_path):
+def test_replay_jsonl_schema(write_wav, genre_only_model):
+    model_path = genre_only_model  # the schema without a detector (with one: test_detector.py)
     path = write_wav("song.wav", music_like(7.0, 44100, channels=2), 44100)
     proc = genred("replay", str(path), model=model_path)
     assert proc.returncode == 0, proc.stderr
@@ -169,7 +170,8 @@ def test_replay_of_digital_silence_names_no_genre(write_wav, model_path):
     assert "-> silence" in text.stdout
 
 
-def test_replay_verdict_counts_only_the_windows_the_state_lets_through(write_wav, model_path):
+def test_replay_verdict_counts_only_the_windows_the_state_lets_through(write_wav, genre_only_model):
+    model_path = genre_only_model  # the synthetic "music" must count as music here
     x = np.concatenate([np.zeros(5 * 16000, dtype=np.float32), music_like(8.0, 16000, seed=5)])
     path = write_wav("late.wav", x, 16000)
     windows, summary = _jsonl(genred("replay", str(path), model=model_path))

@@ -24,7 +24,8 @@ def _music_and_silence(seconds_each: float, sr: int, cycles: int) -> np.ndarray:
     return np.concatenate([np.concatenate([music, np.zeros_like(music)]) for _ in range(cycles)])
 
 
-def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav, model_path, tmp_path):
+def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav, genre_only_model, tmp_path):
+    model_path = genre_only_model
     path = write_wav("song.wav", _music_and_silence(3.5, 22050, 1), 22050)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(
@@ -38,7 +39,7 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     base = "genred/den"
     state = json.loads(live.wait_for(f"{base}/state").payload)
     assert set(state) == {"genre", "confidence", "status", "since", "probabilities", "music_probability", "model"}
-    assert state["music_probability"] is None  # the shipped model has no music detector
+    assert state["music_probability"] is None  # this bundle has no music detector
     assert state["status"] in ("music", "silence", "uncertain")
     event = json.loads(live.wait_for(f"{base}/event").payload)
     assert set(event) == {"from", "to", "confidence", "at"}
@@ -58,7 +59,8 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     assert " den: " in proc.stdout  # changes also go to stdout (the journal)
 
 
-def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_wav, model_path):
+def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_wav, genre_only_model):
+    model_path = genre_only_model  # synthetic music: its genre events are what is counted
     broker = mosquitto_persistent
     path = write_wav("cycle.wav", _music_and_silence(4.0, 16000, 2), 16000)
     sub = subscriber(broker, ["genred/den/event", "genred/den/availability"], clean_session=False)

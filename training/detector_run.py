@@ -32,6 +32,8 @@ _LOG = logging.getLogger(__name__)
 
 
 REAL_WEIGHT = 3.0
+# The shipped bundle, found by the repository layout (training never imports the daemon package).
+SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "daemon" / "models" / "default" / "model.tflite"
 
 
 def corpus(args) -> list[Clip]:
@@ -54,9 +56,7 @@ def _front_end(args):
 
 
 def _genre_bundle(args):
-    from genred.daemon import DEFAULT_MODEL
-
-    return load_metadata(args.genre_model or DEFAULT_MODEL)
+    return load_metadata(args.genre_model or SHIPPED_MODEL)
 
 
 def folds(clips: list[Clip], k: int, seed: int):
