@@ -412,7 +412,7 @@ def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, monkeypatch
     try:
         s = MqttSettings(host="127.0.0.1", port=server.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.2)
         p = publisher(s)
-        wait_until(lambda: server.accepted >= 3, timeout=10, what="three attempts")
+        wait_until(lambda: server.accepted >= 3, timeout=40, what="three attempts")
         assert not p.counters()["connected"]
     finally:
         p.stop(timeout_s=1.0)
@@ -426,7 +426,7 @@ def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, monkeypatch
 def test_plain_mqtt_to_a_tls_port_names_mqtt_tls_enabled(mosquitto_tls, publisher, caplog):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     p = publisher(settings_for(mosquitto_tls, reconnect_min_s=0.1, reconnect_max_s=0.2))
-    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
     assert not p.counters()["connected"]
     said = _warnings(caplog)
     assert len(said) == 1 and "mqtt.tls.enabled" in said[0], said
@@ -436,7 +436,7 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     # The system CA store does not know the test CA: the broker is not trusted.
     p = publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True), reconnect_min_s=0.1, reconnect_max_s=0.2))
-    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
     said = _warnings(caplog)
     assert len(said) == 1 and "mqtt.tls.ca_file" in said[0] and "certificate" in said[0], said
     p.stop(timeout_s=1.0)
@@ -445,7 +445,7 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
     caplog.clear()
     q = publisher(settings_for(mosquitto, client_id="tls-to-plain", reconnect_min_s=0.1, reconnect_max_s=0.2,
                                tls=TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))))
-    wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout=10, what="three attempts")
+    wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
     assert not q.counters()["connected"]
     said = _warnings(caplog)
     assert len(said) == 1 and "TLS" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
