@@ -250,3 +250,23 @@ def test_the_shipped_detector_hears_talk_as_no_music_and_a_song_as_music(gtzan_d
     talk_status, talk_summary = out["talk"]
     assert song_status.count("no_music") <= 1 and song_summary["genre"] is not None
     assert set(talk_status) == {"no_music"} and talk_summary["genre"] is None
+
+
+def test_summary_chooses_a_gate_from_the_grid_or_scores_the_one_given(tmp_path):
+    import json
+
+    from genred.training.detector_cli import main
+    from genred.training.detector_eval import save_scores
+
+    save_scores(tmp_path / "fold0.npz", [_score("talk", 0, 0.1, n=30), _score("song", 1, 0.9, n=30)])
+    assert main(["summary", "--out", str(tmp_path)]) == 0
+    chosen = json.loads((tmp_path / "summary.json").read_text())
+    assert chosen["pooled"]["streams"]["clean"]["not_music_publishing_genre"] == 0.0
+    assert set(chosen["chosen"]) == {"music_tau_s", "music_on", "music_off", "music_hold_s", "no_music_hold_s"}
+    gate = ["music_tau_s=2", "music_on=0.95", "music_off=0.92", "music_hold_s=1", "no_music_hold_s=6"]
+    assert main(["summary", "--out", str(tmp_path), "--gate", *gate]) == 0
+    fixed = json.loads((tmp_path / "summary_fixed_gate.json").read_text())
+    assert fixed["chosen"] == {"music_tau_s": 2.0, "music_on": 0.95, "music_off": 0.92, "music_hold_s": 1.0,
+                               "no_music_hold_s": 6.0}
+    # A song at P(music) 0.9 under a gate that wants 0.92 is no music throughout.
+    assert fixed["pooled"]["streams"]["clean"]["music_publishing_no_music"] == 1.0

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixes", type=int, default=150, help="music-under-talk/noise mixes scored per fold (3x that trained on; build: 4x)")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--fold", type=int, default=None, help="cv: the fold to score (default: all, one after another)")
+    p.add_argument("--fold-names", nargs="*", default=[], help="summary: only these folds (e.g. fold2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv-summary", type=Path, default=None,
                    help="build: a summary.json of `summary`: its chosen gate settings and CV scores go into model.json")
     p.add_argument("--gate", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="build: music gate settings (music_on=0.6 ...), over those of --cv-summary")
+                   help="build: music gate settings (music_on=0.6 ...), over those of --cv-summary; "
+                   "summary: score these settings instead of choosing from the grid")
     p.add_argument("--debug", action="store_true")
     return p
 
