@@ -384,14 +384,14 @@ def run_bench(
     """
     from genred.dsp.bundle import load_metadata
 
-    from . import DEFAULT_MODEL
+    from . import resolve_model
 
     if not (isinstance(seconds, (int, float)) and 0 < seconds <= MAX_SECONDS):
         raise GenredError(f"bench: --seconds must be in (0, {MAX_SECONDS:.0f}], got {seconds}")
     if not (isinstance(threads, int) and 1 <= threads <= 64):
         raise GenredError(f"bench: --threads must be 1..64, got {threads}")
     file = None if file is None else Path(file)
-    bundle = load_metadata(DEFAULT_MODEL if model is None else model)
+    bundle = load_metadata(resolve_model(model))
     model_path = bundle.tflite_path
     rate, audio_s, audio_desc = _audio_source(file, float(seconds))
     fe, win = bundle.metadata.front_end, bundle.metadata.window

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from genred.dsp.errors import GenredError, one_line
 
-from . import DEFAULT_MODEL, __version__
+from . import SHIPPED_MODELS, __version__, resolve_model
 
 _LOG = logging.getLogger(__name__)
 
@@ -30,6 +30,10 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_MODEL_HELP = (f"a shipped model ({', '.join(SHIPPED_MODELS)}) or a model .tflite with its .json beside it "
+               "(default: default)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="genred", description="Recognise the genre of the music that is playing."
@@ -40,8 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def model_option(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                       help="model .tflite (its .json beside it); default: the shipped model")
+        p.add_argument("--model", default=None, help=_MODEL_HELP)
         p.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS",
                        help="seconds between windows (default: the model's, ~1 s)")
 
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mqtt-host", default=None, help="broker host (default localhost)")
     p.add_argument("--mqtt-port", type=int, default=None, help="broker port (default 1883)")
     p.add_argument("--no-mqtt", action="store_true", help="print genre changes only; no broker")
-    p.add_argument("--model", default=None, help="model .tflite (default: the shipped model)")
+    p.add_argument("--model", default=None, help=_MODEL_HELP)
     p.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS", help="seconds between windows")
 
     p = sub.add_parser("check-config", help="validate a config file and print the effective settings")
@@ -156,7 +159,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from .replay import evaluate, format_evaluation, replay
 
-    classifier = TfliteClassifier.from_path(args.model)
+    classifier = TfliteClassifier.from_path(resolve_model(args.model))
     if args.command == "replay":
         failed = replay(args.files, classifier, sys.stdout, fmt=args.format, hop_s=args.hop, realtime=args.realtime)
         if failed:

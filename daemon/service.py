@@ -23,7 +23,7 @@ from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
-from . import DEFAULT_MODEL, __version__
+from . import __version__, resolve_model
 from .presence import NO_AUDIO, AudioPresence
 from .settings import Settings
 from .stats import ListeningMix
@@ -72,7 +72,7 @@ class Daemon:
     ) -> None:
         self.settings = settings
         self.device_id = device_id_of(settings)
-        self.classifier = TfliteClassifier.from_path(settings.model or DEFAULT_MODEL)
+        self.classifier = TfliteClassifier.from_path(resolve_model(settings.model))
         self.labels = self.classifier.labels
         self.smoother_params = smoother_params(settings, self.classifier)
         if self.classifier.music_detector is None:

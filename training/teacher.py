@@ -57,15 +57,20 @@ def balanced_weights(y: np.ndarray, track: np.ndarray) -> np.ndarray:
     return w * len(y) / w.sum()
 
 
-def fit_head(emb: np.ndarray, y: np.ndarray, track: np.ndarray, n_labels: int, c: float = 0.1) -> Head:
+def fit_head(emb: np.ndarray, y: np.ndarray, track: np.ndarray, n_labels: int, c: float = 0.1,
+             min_std: float = 0.0) -> Head:
+    """``min_std`` > 0: features whose spread is below it get no weight. Over half of the
+    pooled features are constant on GTZAN (dead channels: std ~1e-6); standardised, their
+    last bits become unit-variance inputs, which no other runtime reproduces."""
     from sklearn.linear_model import LogisticRegression
 
     mean, scale = emb.mean(axis=0), emb.std(axis=0) + 1e-6
+    live = scale - 1e-6 >= min_std
     clf = LogisticRegression(C=c, max_iter=3000)
-    clf.fit((emb - mean) / scale, y, sample_weight=balanced_weights(y, track))
+    clf.fit(((emb - mean) / scale)[:, live], y, sample_weight=balanced_weights(y, track))
     coef = np.zeros((n_labels, emb.shape[1]))
     intercept = np.full(n_labels, -np.inf)
-    coef[clf.classes_] = clf.coef_
+    coef[np.ix_(clf.classes_, np.flatnonzero(live))] = clf.coef_
     intercept[clf.classes_] = clf.intercept_
     return Head(mean, scale, coef, intercept)
 
@@ -73,8 +78,10 @@ def fit_head(emb: np.ndarray, y: np.ndarray, track: np.ndarray, n_labels: int, c
 class Teacher:
     """MSD_musicnn embeddings of normalised windows, cached per file variant."""
 
-    def __init__(self, front_end: LogMelParams, window: WindowParams, offset_db: float, cache_dir: Path | None) -> None:
+    def __init__(self, front_end: LogMelParams, window: WindowParams, offset_db: float, cache_dir: Path | None,
+                 batch: int = 64) -> None:
         self.front_end = front_end
+        self.batch = batch  # windows per model call (64: ~3.5 GB of activations)
         self.window = window
         self.offset_db = float(offset_db)
         self._model = None  # loaded on the first miss: a fully cached run never needs it
@@ -87,9 +94,10 @@ class Teacher:
             self._model = load_musicnn()
         return self._model
 
-    def outputs(self, x: np.ndarray, batch: int = 64) -> list[np.ndarray]:
+    def outputs(self, x: np.ndarray, batch: int | None = None) -> list[np.ndarray]:
         """(n, frames, mels) normalised windows -> MusiCNN's [tag logits (n, 50),
         penultimate (n, 200), pooled features (n, 1506)]."""
+        batch = self.batch if batch is None else batch
         outs: list[list[np.ndarray]] = [[], [], []]
         for i in range(0, len(x), batch):
             for o, a in zip(outs, self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)):

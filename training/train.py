@@ -229,15 +229,21 @@ def representative_windows(items: list[TrainItem], front_end: LogMelParams, wind
 
 def full_clips(ev: EvalSet) -> tuple[EvalSet, np.ndarray]:
     """The part of ``ev`` that comes from full clips (a live stream is never padded after
-    its first seconds; excerpts always are), and the mask of its windows. The subset
-    carries no window data (``x`` has no frames): it is for scoring probabilities."""
-    keep = np.array([i for i, k in enumerate(ev.item_kind) if k == "full"], dtype=np.int64)
+    its first seconds; excerpts always are), and the mask of its windows."""
+    return item_subset(ev, [i for i, k in enumerate(ev.item_kind) if k == "full"], "full clips")
+
+
+def item_subset(ev: EvalSet, keep: list[int], what: str) -> tuple[EvalSet, np.ndarray]:
+    """The items ``keep`` of ``ev`` (indices, in order), and the mask of their windows.
+    The subset carries no window data (``x`` has no frames): it is for scoring
+    probabilities."""
+    keep = np.asarray(keep, dtype=np.int64)
     remap = np.full(len(ev.items), -1, dtype=np.int64)
     remap[keep] = np.arange(len(keep))
     mask = remap[ev.item] >= 0
-    sub = EvalSet(f"{ev.name} (full clips)", np.zeros((int(mask.sum()), 0, 0), np.float32), ev.level_db[mask],
+    sub = EvalSet(f"{ev.name} ({what})", np.zeros((int(mask.sum()), 0, 0), np.float32), ev.level_db[mask],
                   ev.start_frame[mask], remap[ev.item[mask]], [ev.items[i] for i in keep], ev.item_label[keep],
-                  ["full"] * len(keep))
+                  [ev.item_kind[i] for i in keep])
     return sub, mask
 
 

@@ -1,0 +1,70 @@
+"""The accurate bundle's graphs, built from a head fitted here: both forms compute the
+numpy teacher (`Teacher.embed`) + `Head.probs` on real windows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("musicnn", reason="the MSD_musicnn checkpoint (pip install --no-deps musicnn==0.1.0)")
+
+from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
+from genred.training.musicnn import log_compress  # noqa: E402
+
+
+def test_the_ramps_follow_the_log_compression():
+    from genred.training.accurate_int8 import ramp_fit
+
+    offset = -9.0
+    t, a, c = ramp_fit(offset, -80.0, 35.0)
+    x = np.linspace(-80.0, 35.0, 4001)
+    approx = c + np.maximum(x[:, None] - t[None, :], 0.0) @ a
+    exact = log_compress(x + offset)
+    # The int8 input's step (~0.4 dB) moves the output by up to 0.04; the ramps stay well under.
+    assert np.max(np.abs(approx - exact)) < 0.01
+
+
+@pytest.mark.slow
+def test_both_graphs_compute_the_teacher_and_its_head(gtzan_dir):
+    from ai_edge_litert.interpreter import Interpreter
+
+    from genred.training.accurate_graph import convert, device_model
+    from genred.training.accurate_int8 import channel_stats, int8_ready_model
+    from genred.training.features import FeatureExtractor, windows_from_frames
+    from genred.training.musicnn import checkpoint_dir, read_weights
+    from genred.training.teacher import Teacher, fit_head
+
+    fe, win = LogMelParams(), WindowParams()
+    ex = FeatureExtractor(fe, cache_dir=None)
+    clips = ["audio/rock/rock.00005.flac", "audio/classical/classical.00005.flac", "audio/jazz/jazz.00005.flac"]
+    per_clip = [windows_from_frames(ex.frames(gtzan_dir / c), fe, win, 31).x for c in clips]
+    offset = -9.0
+    teacher = Teacher(fe, win, offset, None, batch=8)
+    emb = [teacher.embed(x) for x in per_clip]
+    y = np.concatenate([np.full(len(e), g) for g, e in zip((9, 1, 5), emb)])
+    head = fit_head(np.concatenate(emb), y, np.concatenate([np.full(len(e), i) for i, e in enumerate(emb)]), 10,
+                    c=0.01, min_std=1e-3)
+    assert 0 < int((head.coef != 0).any(axis=0).sum()) < head.coef.shape[1]  # dead features dropped, live kept
+    x = np.concatenate([p[1::9] for p in per_clip])
+    want = head.probs(teacher.embed(x))
+    stats = channel_stats(teacher.model, np.concatenate([p[::5] for p in per_clip]), offset)
+    graphs = {
+        "plain": device_model(teacher.model, head, offset, win.window_frames, fe.n_mels, 10),
+        "rearranged": int8_ready_model(read_weights(checkpoint_dir()), stats, head, offset, win.window_frames,
+                                       fe.n_mels, 10, win.floor_db, ramps=False),
+    }
+    for name, model in graphs.items():
+        interp = Interpreter(model_content=convert(model, "float32"), num_threads=1)
+        interp.allocate_tensors()
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        z = []
+        for w in x:
+            interp.set_tensor(inp["index"], w[None, :, :, None].astype(np.float32))
+            interp.invoke()
+            z.append(interp.get_tensor(out["index"])[0].astype(np.float64))
+        z = np.array(z)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        got = e / e.sum(axis=1, keepdims=True)
+        assert np.max(np.abs(got - want)) < 2e-3, name
+        assert np.array_equal(got.argmax(1), want.argmax(1)), name
