@@ -22,6 +22,7 @@ from genred.dsp.windows import pad_frames
 from .augment import spec_augment
 from .detector_data import MUSIC, NOT_MUSIC, Clip
 from .features import normalise_batch
+from .train import track_weight
 
 _LOG = logging.getLogger(__name__)
 
@@ -70,7 +71,7 @@ class Sampler:
             for cat, share in shares.items():
                 idx = np.array([i for i, it in enumerate(items) if it.clip.category == cat and it.clip.label == label])
                 if idx.size:
-                    w = np.array([items[i].clip.weight * np.sqrt(max(1.0, items[i].variants[0].shape[0] / 187)) for i in idx])
+                    w = np.array([items[i].clip.weight * track_weight(items[i].variants[0].shape[0], window) for i in idx])
                     pools.append((share, idx, w / w.sum()))
             total = sum(s for s, _, _ in pools)
             self.pools[label] = [(s / total, idx, p) for s, idx, p in pools]
