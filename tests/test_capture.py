@@ -450,9 +450,10 @@ def test_device_stream_error_is_lost_and_reopened_with_backoff(make_source, pa):
     wait_until(lambda: src.status().state == "running")
     pa.available = False  # the device is gone: reopening fails a few times
     pa.streams[0].fail()
-    wait_until(lambda: src.status().state in ("lost", "retrying"), timeout_s=1.0, what="lost")
-    time.sleep(0.2)
-    assert src.status().state == "retrying" and len(pa.streams) == 1
+    # A loaded machine may take a while to reach the retry loop: wait for the state, then check
+    # that no stream opened while the device was away.
+    wait_until(lambda: src.status().state == "retrying", timeout_s=5.0, what="retrying")
+    assert len(pa.streams) == 1
     pa.available = True
     wait_until(lambda: src.status().state == "running", what="back")
     assert src.status().reopen_count == 1 and len(pa.streams) == 2
