@@ -195,7 +195,7 @@ def _dispatch_daemon(args: argparse.Namespace) -> int:
         print(check_config(args.config), end="")
         return 0
     if args.command == "devices":
-        from .capture import format_devices, list_devices
+        from .audio import format_devices, list_devices
 
         print(format_devices(list_devices()))
         return 0

@@ -38,7 +38,6 @@ import datetime as dt
 import json
 import logging
 import os
-import random
 import re
 import ssl
 import sys
@@ -52,6 +51,7 @@ import paho.mqtt.client as mqtt
 
 from genred.dsp.errors import GenredError, one_line
 
+from .backoff import Backoff
 from .settings import MqttSettings, TlsSettings
 
 _LOG = logging.getLogger(__name__)
@@ -418,6 +418,7 @@ class MqttPublisher:
 
     def _run(self, conn: _Conn) -> None:
         s = self.settings
+        backoff = Backoff(s.reconnect_min_s, s.reconnect_max_s)
         delay = s.reconnect_min_s
         while not self._stopping.is_set():
             try:
@@ -448,9 +449,8 @@ class MqttPublisher:
                 delay = s.reconnect_min_s
             elif conn.refused:
                 delay = s.reconnect_max_s  # refused: asking again quickly will not help
-            # "Equal jitter": half fixed, half random, so a fleet spreads out.
-            wait = delay / 2 + random.uniform(0, delay / 2)
-            delay = min(s.reconnect_max_s, max(delay * 2, s.reconnect_min_s))
+            wait = backoff.jittered(delay)
+            delay = backoff.after(delay)
             if self._stopping.wait(max(0.05, wait)):
                 break
             try:

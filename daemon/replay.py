@@ -1,22 +1,21 @@
 """Files through the live code path: `genred replay` and `genred evaluate`.
 
-A file is read in blocks and fed to the same `Pipeline` the microphone feeds, so
-what a user sees for a file is what the daemon would say hearing it.
+A file is read by the daemon's file source, in the daemon's blocks, and fed to the
+same `Pipeline` the microphone feeds, so what a user sees for a file is what the
+daemon would say hearing it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from genred.dsp.audio import audio_info, iter_blocks
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.dataset import find_track_file, read_split_list
 from genred.dsp.errors import AudioError, GenredError
@@ -24,9 +23,13 @@ from genred.dsp.metrics import scores
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE
 
+from .audio import FileSource
+from .settings import AudioSettings
+
 _LOG = logging.getLogger(__name__)
 
-BLOCK_S = 0.25  # read size: small enough to pace --realtime smoothly
+BLOCK_S = AudioSettings().block_s  # the daemon's block: the file source's and each read's
+READ_TIMEOUT_S = 1.0  # a read waits for the file reader thread at most this long before asking again
 
 # States that say there is no music to name: their windows show no genre and do not
 # vote in replay's verdict ("uncertain" is music of an unclear genre: it votes).
@@ -74,15 +77,13 @@ def classify_file(
     on_window: Callable[[WindowResult], None] | None = None,
 ) -> FileResult:
     """Run one file through a fresh `Pipeline`; raises AudioError for a bad file."""
-    info = audio_info(path)
+    source = FileSource(path, realtime=realtime, block_s=BLOCK_S)
+    info = source.info
     pipeline = Pipeline(classifier, info.sample_rate_hz, hop_s=hop_s)
-    block_frames = max(1, int(BLOCK_S * info.sample_rate_hz))
     probs_sum = np.zeros(len(classifier.labels), dtype=np.float64)
     heard_sum = np.zeros_like(probs_sum)
     predictions: list[int] = []
     statuses: list[str] = []
-    started = time.monotonic()
-    fed = 0
 
     def take(results: Iterable[WindowResult]) -> None:
         for r in results:
@@ -94,14 +95,15 @@ def classify_file(
             if on_window is not None:
                 on_window(r)
 
-    for block in iter_blocks(info.path, block_frames):
-        if realtime:
-            # Pace to the audio clock, as a microphone would deliver it.
-            fed += block.shape[0]
-            delay = fed / info.sample_rate_hz - (time.monotonic() - started)
-            if delay > 0:
-                time.sleep(delay)
-        take(pipeline.process(block))
+    source.start()
+    try:
+        for block in _blocks(source):
+            take(pipeline.process(block))
+    finally:
+        source.stop()
+    error = source.status().last_error
+    if error is not None:
+        raise AudioError(error)
     take(pipeline.flush())
     if not predictions:
         fe = classifier.metadata.front_end
@@ -114,6 +116,16 @@ def classify_file(
         info.path, (probs_sum / len(predictions)).astype(np.float32), tuple(predictions), tuple(statuses),
         (heard_sum / heard).astype(np.float32) if heard else None,
     )
+
+
+def _blocks(source: FileSource) -> Iterator[np.ndarray]:
+    """The source's blocks, as the daemon's worker reads them, until its end."""
+    while True:
+        block = source.read(source.block_frames, timeout_s=READ_TIMEOUT_S)
+        if block is not None:
+            yield block
+        elif source.eof:
+            return
 
 
 def _probs_dict(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:

@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,9 +26,12 @@ from genred.dsp.smoothing import SmootherParams
 
 from . import __version__, resolve_model
 from .presence import NO_AUDIO, AudioPresence
-from .settings import Settings
+from .settings import AudioSettings, Settings
 from .stats import ListeningMix
 from .systemd import Notifier
+
+if TYPE_CHECKING:
+    from .audio import AudioSource  # imported when the source is opened
 
 _LOG = logging.getLogger(__name__)
 
@@ -65,7 +69,7 @@ class Daemon:
         self,
         settings: Settings,
         *,
-        source_factory: Any = None,
+        source_factory: Callable[[AudioSettings], AudioSource] | None = None,
         publisher_factory: Any = None,
         notifier: Notifier | None = None,
         out: IO[str] | None = None,
@@ -82,7 +86,7 @@ class Daemon:
         self.out = out if out is not None else sys.stdout
         self._source_factory = source_factory
         self._publisher_factory = publisher_factory
-        self.source: Any = None
+        self.source: AudioSource | None = None
         self.publisher: Any = None
         self.pipeline: Pipeline | None = None
         self.mix = ListeningMix(self.labels)
@@ -148,10 +152,10 @@ class Daemon:
         )
         self.publisher.start()
 
-    def _open_source(self) -> Any:
+    def _open_source(self) -> AudioSource:
         if self._source_factory is not None:
             return self._source_factory(self.settings.audio)
-        from .capture import open_source
+        from .audio import open_source
 
         return open_source(self.settings.audio)
 
@@ -167,6 +171,7 @@ class Daemon:
 
     def _loop(self, stop: threading.Event) -> None:
         source = self.source
+        assert source is not None  # run() opened it
         while not stop.is_set():
             rate = source.sample_rate_hz
             # Before a device has opened the rate is unknown; the read still waits
@@ -174,15 +179,17 @@ class Daemon:
             frames = max(1, int(self.settings.audio.block_s * rate)) if rate else 1
             block = source.read(frames, timeout_s=READ_TIMEOUT_S)
             if block is None:
-                if getattr(source, "eof", False):
+                if source.eof:
                     if self.pipeline is not None:
                         self._handle(self.pipeline.flush())
-                    if source.status().last_error is not None:  # logged by the source; the exit status says it too
+                    error = source.status().last_error
+                    if error is not None:  # a file that ended in an error: said once, here, and in the exit status
+                        _LOG.error("%s", error)
                         self._source_failed = True
                     else:
                         _LOG.info("end of the audio source")
                     return
-                if getattr(source, "waiting_for_device", False):
+                if source.waiting_for_device:
                     # The device is missing and the supervisor retries: the daemon is
                     # not stuck, and a restart would not bring the microphone back.
                     self.notifier.watchdog()

@@ -342,18 +342,11 @@ class RecordingPublisher:
 
 
 def paced_file_source(path: Path, speed: float):
-    """A looping FileSource read at ``speed`` x real time: faster than a microphone,
+    """A looping FileSource paced at ``speed`` x real time: faster than a microphone,
     slow enough for a daemon's run to span broker outages."""
-    from genred.daemon.capture import FileSource
+    from genred.daemon.audio import FileSource
 
-    class _Paced(FileSource):
-        def read(self, n: int, timeout_s: float | None = None):
-            block = super().read(n, timeout_s)
-            if block is not None:
-                time.sleep(block.shape[0] / self.sample_rate_hz / speed)
-            return block
-
-    return _Paced(path, loop=True, realtime=False, block_s=0.1)
+    return FileSource(path, loop=True, realtime=True, speed=speed, block_s=0.1)
 
 
 @contextmanager

@@ -109,7 +109,7 @@ def _audio(**kw):
 
 
 def test_capture_faults_open_error_overflows_and_a_stall():
-    from genred.daemon.capture import DeviceSource
+    from genred.daemon.audio import DeviceSource
 
     fake = _FakeAudio()
     fake.available = False  # the device errors at open: retried, with back-off
@@ -181,7 +181,7 @@ class _NotifyRecorder:
 
 
 def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
-    from genred.daemon.capture import DeviceSource
+    from genred.daemon.audio import DeviceSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import MqttSettings, Settings
     from genred.daemon.systemd import Notifier
@@ -266,6 +266,7 @@ class _SyntheticSource:
 
     sample_rate_hz = SOAK_RATE
     channels = 1
+    waiting_for_device = False
 
     def __init__(self, seconds: float, checkpoints: dict[float, object]) -> None:
         rng = np.random.default_rng(11)
@@ -306,7 +307,7 @@ class _SyntheticSource:
         return clip[idx]
 
     def status(self):
-        from genred.daemon.capture import CaptureStatus
+        from genred.daemon.audio import CaptureStatus
 
         return CaptureStatus("synthetic", "running", SOAK_RATE, 1, 0, 0, 0, None, 0.0)
 

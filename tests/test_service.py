@@ -30,7 +30,7 @@ def _settings(source: str, model: Path, **mqtt):
 
 
 def _fast_file(audio):
-    from genred.daemon.capture import FileSource
+    from genred.daemon.audio import FileSource
 
     # As fast as the worker reads: the same path as live audio, without the wait.
     return FileSource(audio.source.removeprefix("file:"), realtime=False, block_s=audio.block_s)
@@ -95,6 +95,7 @@ class _SilentSource:
     sample_rate_hz = 16000
     channels = 1
     eof = False
+    waiting_for_device = False
 
     def start(self):
         pass
@@ -107,7 +108,7 @@ class _SilentSource:
         return None
 
     def status(self):
-        from genred.daemon.capture import CaptureStatus
+        from genred.daemon.audio import CaptureStatus
 
         return CaptureStatus("silent", "running", 16000, 1, 0, 0, 0, None, None)
 

@@ -162,7 +162,7 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     import io
 
     from fake_audio import FakeAudio
-    from genred.daemon.capture import DeviceSource
+    from genred.daemon.audio import DeviceSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier

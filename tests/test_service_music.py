@@ -29,7 +29,7 @@ def _music_then_talk(music_s: float = 10.0, talk_s: float = 20.0) -> np.ndarray:
 
 
 def _fast_file(audio):
-    from genred.daemon.capture import FileSource
+    from genred.daemon.audio import FileSource
 
     return FileSource(audio.source.removeprefix("file:"), realtime=False, block_s=audio.block_s)
 

@@ -1,8 +1,9 @@
-"""Capture without hardware: the ring buffer, device sources over a fake PortAudio
+"""daemon/audio/ without hardware: the ring buffer, device sources over a fake PortAudio
 stream, file sources, and the device table. Synthetic signals only."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -16,8 +17,10 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genred.daemon.capture import (
+from genred.daemon.audio import (
+    AudioSource,
     CaptureStatus,
+    Device,
     DeviceSource,
     FileSource,
     RingBuffer,
@@ -26,6 +29,8 @@ from genred.daemon.capture import (
     open_source,
     select_device,
 )
+from genred.daemon.audio.devices import plan_stream
+from genred.daemon.audio.pacing import Pacer
 from genred.daemon.settings import AudioSettings
 from genred.dsp.errors import AudioError
 
@@ -299,11 +304,11 @@ def make_source(pa):
 
 def test_select_device_by_default_index_and_name():
     q = fake_query()
-    assert select_device("default", q)["index"] == 0
-    assert select_device("2", q)["index"] == 2
-    assert select_device(3, q)["name"] == "Loopback 4ch"
-    assert select_device("usb pnp", q)["index"] == 2
-    assert select_device("hda", q)["index"] == 0  # the first input, skipping output-only devices
+    assert select_device("default", q).index == 0
+    assert select_device("2", q).index == 2
+    assert select_device(3, q).name == "Loopback 4ch"
+    assert select_device("usb pnp", q).index == 2
+    assert select_device("hda", q).index == 0  # the first input, skipping output-only devices
     with pytest.raises(AudioError) as err:
         select_device("Blue Yeti", q)
     msg = str(err.value)
@@ -316,9 +321,11 @@ def test_select_device_by_default_index_and_name():
 
 def test_list_and_format_devices():
     devices = list_devices(fake_query(default=2))
-    assert [d["index"] for d in devices] == [0, 2, 3]
-    assert [d["is_default"] for d in devices] == [False, True, False]
-    assert set(devices[0]) == {"index", "name", "max_input_channels", "default_samplerate", "is_default"}
+    assert [d.index for d in devices] == [0, 2, 3]
+    assert [d.is_default for d in devices] == [False, True, False]
+    assert {f.name for f in dataclasses.fields(devices[0])} == {
+        "index", "name", "max_input_channels", "default_sample_rate_hz", "is_default"}
+    assert devices[1] == Device(2, "USB PnP Sound Device: Audio (hw:2,0)", 1, 1000.0, True)
     table = format_devices(devices)
     lines = table.splitlines()
     assert lines[0].split()[:4] == ["index", "default", "channels", "rate"]
@@ -340,8 +347,9 @@ def test_list_devices_without_portaudio_is_one_line():
 def test_module_imports_without_sounddevice():
     code = (
         "import sys; sys.modules['sounddevice'] = None\n"
-        "import genred.daemon.capture as c\n"
-        "try:\n    c.list_devices()\nexcept c.AudioError as e:\n    print(e)\n"
+        "import genred.daemon.audio as c\n"
+        "from genred.dsp.errors import AudioError\n"
+        "try:\n    c.list_devices()\nexcept AudioError as e:\n    print(e)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -403,7 +411,7 @@ def test_device_source_full_buffer_is_an_overrun(make_source, pa):
 def test_device_missing_at_start_retries_then_runs(make_source, pa, caplog):
     pa.available = False
     src = make_source(source="default")
-    with caplog.at_level(logging.DEBUG, logger="genred.daemon.capture"):
+    with caplog.at_level(logging.DEBUG, logger="genred.daemon.audio"):
         src.start()  # does not raise
         wait_until(lambda: src.status().state == "retrying", what="retrying")
         time.sleep(0.25)  # several attempts
@@ -420,7 +428,7 @@ def test_device_missing_at_start_retries_then_runs(make_source, pa, caplog):
 
 def test_device_name_missing_retries_with_names(make_source, caplog):
     src = make_source(source="Blue Yeti")
-    with caplog.at_level(logging.WARNING, logger="genred.daemon.capture"):
+    with caplog.at_level(logging.WARNING, logger="genred.daemon.audio"):
         src.start()
         wait_until(lambda: src.status().state == "retrying")
         time.sleep(0.15)
@@ -430,7 +438,7 @@ def test_device_name_missing_retries_with_names(make_source, caplog):
 
 def test_device_going_silent_is_lost_and_reopened(make_source, pa, caplog):
     src = make_source(source="default", no_audio_timeout_s=0.2)
-    with caplog.at_level(logging.INFO, logger="genred.daemon.capture"):
+    with caplog.at_level(logging.INFO, logger="genred.daemon.audio"):
         src.start()
         wait_until(lambda: src.status().state == "running")
         assert src.read(10, timeout_s=1.0) is not None
@@ -471,7 +479,7 @@ def test_c_library_lines_on_failed_opens_go_to_the_debug_log(capfd, caplog):
         raise RuntimeError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
 
     src = DeviceSource(audio_settings(), stream_factory=noisy_factory, query_devices=fake_query())
-    with caplog.at_level(logging.DEBUG, logger="genred.daemon.capture"):
+    with caplog.at_level(logging.DEBUG, logger="genred.daemon.audio"):
         src.start()
         wait_until(lambda: len(attempts) >= 3, what="three failed opens")
         src.stop(timeout_s=1.0)
@@ -560,6 +568,67 @@ def test_file_source_bad_files_are_one_line(tmp_path):
         with pytest.raises(AudioError) as err:
             FileSource(path)
         assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_file_source_that_fails_mid_stream_ends_with_the_error_and_logs_nothing(tmp_path, caplog):
+    # The reader says it once (a failed run, a skipped track), not the source as well.
+    data = (ramp(4000, 1) / 4096).astype(np.float32)
+    data[2500] = np.nan
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), data, 8000, subtype="FLOAT")
+    src = FileSource(path, realtime=False, block_s=0.1)
+    with caplog.at_level(logging.DEBUG, logger="genred.daemon.audio"):
+        src.start()
+        got = drain(src, 800)
+        src.stop(timeout_s=1.0)
+    np.testing.assert_array_equal(got, data[:2400])  # the blocks before the bad one (800 frames each)
+    assert src.eof and src.status().last_error == f"audio {path}: non-finite sample (NaN or inf) at 0.312 s"
+    assert caplog.records == []
+
+
+def test_pacer_delivers_on_the_audio_clock_at_any_speed(tmp_path):
+    now = [100.0]
+    pacer = Pacer(1000, clock=lambda: now[0])
+    assert pacer.wait_s(250) == 0.25
+    now[0] = 100.4  # woke late: the next block is due at 0.5 s, not 0.4 + 0.25
+    assert pacer.wait_s(250) == pytest.approx(0.1)
+    now[0] = 101.0
+    assert pacer.wait_s(250) == 0.0  # behind: no wait, and no debt carried either way
+    fast = Pacer(1000, speed=4.0, clock=lambda: now[0])
+    assert [fast.wait_s(500) for _ in range(2)] == [0.125, 0.25]
+    with pytest.raises(ValueError, match="speed must be > 0"):
+        Pacer(1000, speed=0.0)
+    with pytest.raises(ValueError, match="speed must be > 0"):
+        FileSource(write_ramp(tmp_path)[0], speed=-1.0)
+
+
+def test_both_sources_are_audio_sources(tmp_path):
+    path, _ = write_ramp(tmp_path)
+    assert isinstance(FileSource(path), AudioSource)
+    assert isinstance(DeviceSource(audio_settings(), stream_factory=FakePortAudio().factory, query_devices=fake_query()),
+                      AudioSource)
+
+    class NoWatchdogAnswer:  # what the daemon would have to guess about: refused
+        sample_rate_hz, channels, eof = 16000, 1, False
+
+        def start(self): ...
+        def stop(self, timeout_s=1.0): ...
+        def read(self, n, timeout_s=None): ...
+        def status(self): ...
+
+    assert not isinstance(NoWatchdogAnswer(), AudioSource)
+
+
+def test_plan_stream_applies_the_settings_to_the_device():
+    usb = select_device("usb", fake_query())
+    plan = plan_stream(AudioSettings(block_s=0.1, buffer_s=30.0), usb)
+    assert (plan.sample_rate_hz, plan.channels, plan.block_frames, plan.capacity_frames) == (1000, 1, 100, 30000)
+    plan = plan_stream(AudioSettings(sample_rate_hz=48000, block_s=0.01, buffer_s=0.01), usb)
+    assert (plan.sample_rate_hz, plan.block_frames, plan.capacity_frames) == (48000, 480, 4 * 480)  # never under 4 blocks
+    with pytest.raises(AudioError) as err:
+        plan_stream(AudioSettings(channels=2), usb)
+    assert str(err.value) == ("audio device 2 'USB PnP Sound Device: Audio (hw:2,0)' has 1 input channel(s); "
+                              "audio.channels asks for 2")
 
 
 def test_open_source_picks_the_kind(tmp_path):
