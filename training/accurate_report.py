@@ -108,8 +108,7 @@ def cv_metrics(cv: CvResult, dev: DevData) -> dict[str, Any]:
         sub, mask = item_subset(ev, list(cv.scored_items), "scored")
         s = track_scores(oof[mask], sub, len(dev.labels))
         row = {k: round(float(s[k]), 4) for k in SCORES}
-        row["per_genre_track_recall"] = {dev.labels[g]: round(float(np.mean(s["item_pred"][sub.item_label == g] == g)), 4)
-                                         for g in np.unique(sub.item_label)}
+        row["per_genre_track_recall"] = {dev.labels[g]: round(r, 4) for g, r in enumerate(s["track_recalls"]) if r is not None}
         out["pooled"][name] = row
     return out
 
