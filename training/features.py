@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from genred.dsp.audio import read_audio
-from genred.dsp.melspec import log_mel, reference_power_db
+from genred.dsp.melspec import log_mel
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.resample import StreamingResampler, to_mono
-from genred.dsp.windows import cut_windows, normalise_window, window_level_db
+from genred.dsp.windows import cut_windows, normalise_window, window_level_db, window_levels_db
 
 from .augment import ROOM_SIM_VERSION, RoomParams, simulate_room
 
@@ -116,14 +116,11 @@ def windows_from_frames(
 
 
 def normalise_batch(raw: np.ndarray, front_end: LogMelParams, window: WindowParams) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised `window_level_db` + `normalise_window` over (n, frames, mels) windows
-    of log-mel dB (tested equal to the per-window device functions)."""
+    """(normalised windows, levels) of (n, frames, mels) windows of log-mel dB, by the
+    device's own functions (vectorised over the batch)."""
     raw = np.asarray(raw, dtype=np.float32)
-    power = np.mean(np.power(10.0, raw.astype(np.float64) / 10.0), axis=(1, 2))
-    ref = reference_power_db(front_end)
-    level = 10.0 * np.log10(np.maximum(power, front_end.amin)) - ref
-    offset = (level + ref).astype(np.float32)[:, None, None]
-    return np.maximum(raw - offset, np.float32(window.floor_db)).astype(np.float32), level
+    level = window_levels_db(raw, front_end)
+    return normalise_window(raw, level, front_end, window), level
 
 
 class FeatureExtractor:
