@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from genred.dsp.dataset import ARTIST_LIST
 from genred.dsp.errors import AudioError
 from genred.dsp.params import LogMelParams
 
@@ -57,7 +58,7 @@ def gtzan_clips(data: Path) -> list[Clip]:
     from .cv import NO_ARTIST, read_artists
     from .dataset import index_dataset
 
-    artists = read_artists(data / "artists.tsv")
+    artists = read_artists(data / ARTIST_LIST)
     clips = []
     for t in index_dataset(data).tracks:
         artist = artists.get(t.key)
