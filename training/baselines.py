@@ -41,7 +41,7 @@ from genred.dsp.metrics import accuracy, confusion_matrix, macro_recall
 from genred.dsp.resample import to_mono
 
 from .dataset import Track, index_dataset, split_from_lists
-from .features import file_digest
+from .features import DEFAULT_CACHE_DIR, file_digest
 
 _LOG = logging.getLogger(__name__)
 
@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("docs") / "baselines.md")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="folder for the 57-feature cache ('none': no cache)")
-    p.add_argument("--feature-cache", type=Path, default=Path(".cache") / "genred-features",
+    p.add_argument("--feature-cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="genred's log-mel cache, shared with the main training command")
     p.add_argument("--cnn-out", type=Path, default=None,
                    help="bundle folder of the filtered report_cnn run (default: <cache>/report_cnn)")

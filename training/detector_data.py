@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from genred.dsp.errors import AudioError
 from genred.dsp.params import LogMelParams
 
 from .augment import ROOM_SIM_VERSION, RoomParams, simulate_room
-from .features import FEATURE_VERSION, audio_frames, file_digest, load_audio
+from .features import FEATURE_VERSION, audio_frames, file_digest, load_audio, save_npy_atomic
 
 _LOG = logging.getLogger(__name__)
 
@@ -142,11 +141,7 @@ def clip_frames(clip: Clip, front_end: LogMelParams, room: RoomParams, room_seed
         samples, _ = simulate_room(samples, front_end.sample_rate_hz, np.random.default_rng(room_seed), room)
     frames = audio_frames(np.asarray(samples, dtype=np.float32), front_end).astype(np.float16)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, frames)
-        os.replace(tmp, cached)
+        save_npy_atomic(cached, frames)
     return frames.astype(np.float32)
 
 

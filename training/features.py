@@ -42,6 +42,20 @@ FEATURE_VERSION = 1
 DEFAULT_CACHE_DIR = Path(".cache") / "genred-features"
 
 
+def teacher_cache_dir(cache_dir: str | Path | None) -> Path | None:
+    """The teacher's embeddings live beside the feature cache ``cache_dir`` (None: no cache)."""
+    return None if cache_dir is None else Path(cache_dir).parent / "genred-teacher"
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """A cache entry written whole or not at all: parallel workers may write the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
 def params_hash(front_end: LogMelParams, room: RoomParams | None = None) -> str:
     """Short hash of everything that decides the cached frames (besides the file)."""
     blob = {
@@ -173,11 +187,7 @@ class FeatureExtractor:
         frames = self.compute(path, room_seed)
         if cached is not None:
             stored = frames.astype(np.float32 if self.exact else np.float16)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, stored)
-            os.replace(tmp, cached)
+            save_npy_atomic(cached, stored)
             frames = stored.astype(np.float32)
         return frames
 

@@ -25,6 +25,8 @@ import numpy as np
 
 from genred.dsp.params import LogMelParams, WindowParams
 
+from .features import DEFAULT_CACHE_DIR
+
 _LOG = logging.getLogger(__name__)
 
 LAYERS = ("tags50", "penultimate200", "pooled1506")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--valid-list", type=Path, required=True)
     p.add_argument("--c", type=float, nargs="+", default=[0.003, 0.01, 0.1], help="inverse L2 strengths to try")
     p.add_argument("--int8", action="store_true", help="also convert and time the teacher as an int8 device model")
-    p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = p.parse_args(argv)
     if not logging.getLogger().handlers:
