@@ -7,13 +7,10 @@ frames, which is what the streaming == batch tests pin down.
 from __future__ import annotations
 
 import functools
-import logging
 
 import numpy as np
 
 from .params import LogMelParams
-
-_LOG = logging.getLogger(__name__)
 
 
 # The Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default).

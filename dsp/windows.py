@@ -6,15 +6,12 @@ Both share the same rules (tested equal), including the padding of short clips.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from .melspec import reference_power_db
 from .params import LogMelParams, WindowParams
-
-_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from genred.dsp.dataset import ARTIST_LIST
-from genred.dsp.errors import AudioError
 from genred.dsp.params import LogMelParams
 
 from .augment import ROOM_SIM_VERSION, RoomParams, simulate_room
 from .features import FEATURE_VERSION, audio_frames, file_digest, load_audio, save_npy_atomic
-
-_LOG = logging.getLogger(__name__)
 
 MUSIC, NOT_MUSIC = 1, 0
 DETECTOR_CACHE = Path(".cache") / "genred-detector"
@@ -143,15 +139,6 @@ def clip_frames(clip: Clip, front_end: LogMelParams, room: RoomParams, room_seed
     if cached is not None:
         save_npy_atomic(cached, frames)
     return frames.astype(np.float32)
-
-
-def frames_or_none(clip: Clip, front_end: LogMelParams, room: RoomParams, room_seed: int | None,
-                   cache_dir: Path | None) -> np.ndarray | None:
-    try:
-        return clip_frames(clip, front_end, room, room_seed, cache_dir)
-    except AudioError as exc:
-        _LOG.warning("skipping %s: %s", clip.key, exc)
-        return None
 
 
 def room_seed(clip: Clip, i: int) -> int:
