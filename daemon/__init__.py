@@ -10,7 +10,8 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree without an install
     __version__ = "0.0.0+unknown"
 
-# The shipped model bundles: model.tflite with model.json and its report beside it.
+# The shipped model bundles: model.tflite with model.json (and the detector it names);
+# their reports stay in the repository, not in the wheel.
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 SHIPPED_MODELS = ("default", "accurate")  # accurate: MSD_musicnn with its genre head (docs/models.md)
 DEFAULT_MODEL = MODELS_DIR / "default" / "model.tflite"

@@ -19,6 +19,7 @@ import numpy as np
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.dataset import find_track_file, read_split_list
 from genred.dsp.errors import AudioError, GenredError
+from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.metrics import scores
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE
@@ -128,10 +129,6 @@ def _blocks(source: FileSource) -> Iterator[np.ndarray]:
             return
 
 
-def _probs_dict(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probs)}
-
-
 def _rounded(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
 
@@ -156,7 +153,7 @@ class JsonlWriter:
             "end_s": round(r.end_s, 3),
             "genre": genre if shown else None,
             "confidence": round(conf, 4) if shown else None,
-            "probabilities": _probs_dict(self.labels, r.probabilities),
+            "probabilities": label_probabilities(self.labels, r.probabilities, PROBABILITY_DIGITS),
             "music_probability": _rounded(r.music_probability),
             "state": {"status": s.status, "genre": s.genre, "confidence": round(s.confidence, 4),
                       "music_probability": _rounded(s.music_probability)},
@@ -169,7 +166,7 @@ class JsonlWriter:
         if heard is not None:
             i = int(np.argmax(heard))
             summary = {"genre": self.labels[i], "confidence": round(float(heard[i]), 4),
-                       "probabilities": _probs_dict(self.labels, heard)}
+                       "probabilities": label_probabilities(self.labels, heard, PROBABILITY_DIGITS)}
         summary.update(
             windows_counted=result.heard_windows, statuses=result.status_counts(), no_genre=result.no_genre_reason()
         )

@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
@@ -229,7 +230,7 @@ class Daemon:
             self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, dt.date.today())
             if self.publisher is not None and self.settings.mqtt.publish_probabilities:
                 self.publisher.publish_probabilities(
-                    {"probabilities": _rounded(self.labels, r.probabilities), "level_db": round(r.level_db, 1), "at": _iso(now)}
+                    {"probabilities": label_probabilities(self.labels, r.probabilities, PROBABILITY_DIGITS), "level_db": round(r.level_db, 1), "at": _iso(now)}
                 )
             key = (s.status, s.genre)
             if key != self._last_state_key:
@@ -289,7 +290,7 @@ class Daemon:
             "confidence": round(confidence, 4),
             "status": status,
             "since": self._since_wall,
-            "probabilities": _rounded(self.labels, probabilities),
+            "probabilities": label_probabilities(self.labels, probabilities, PROBABILITY_DIGITS),
             "music_probability": None if music_probability is None else round(music_probability, 4),
             "model": self.classifier.metadata.name,
         })
@@ -331,10 +332,6 @@ def _describe(key: tuple[str, str | None] | None) -> str:
         return "-"
     status, genre = key
     return genre if genre is not None else status
-
-
-def _rounded(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, float]:
-    return {label: round(float(p), 4) for label, p in zip(labels, probs)}
 
 
 def _iso(t: float) -> str:

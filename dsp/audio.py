@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,6 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioError, one_line
-
-_LOG = logging.getLogger(__name__)
 
 # Far beyond any real recording (float files may exceed 1.0 a little), yet small
 # enough that the float32 power spectrum cannot overflow to inf (and the level to NaN).

@@ -8,7 +8,6 @@ Loading the TFLite tensors and checking them against this metadata is
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,6 @@ from typing import Any
 from .errors import ModelError, one_line
 from .params import LogMelParams, WindowParams
 from .smoothing import SmootherParams
-
-_LOG = logging.getLogger(__name__)
 
 SCHEMA = "genred-model/1"
 GTZAN_LABELS = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")

@@ -1,22 +1,34 @@
 """GTZAN-layout folders and split lists, shared by `genred evaluate` and training.
 
-A split list line names a track as ``genre/stem.ext``; the file is found by genre
-and stem whatever its extension, in ``DIR/<genre>/``, then ``DIR/audio/<genre>/``,
-then ``DIR/excerpts/<genre>/`` (the first found wins).
+A data folder holds ``<genre>/<name>.<ext>`` (flat GTZAN: full clips), or
+``audio/<genre>/`` (full clips) and ``excerpts/<genre>/`` (short excerpts of the same
+tracks). A split list line names a track as ``genre/stem.ext``; the file is found by
+genre and stem whatever its audio extension, in ``DIR/<genre>/``, then
+``DIR/audio/<genre>/``, then ``DIR/excerpts/<genre>/`` (the first found wins).
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import GenredError, one_line
 
-_LOG = logging.getLogger(__name__)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".mp3")  # also the preference order when a stem has two files
+FULL_DIR = "audio"
+EXCERPT_DIR = "excerpts"
+SEARCH_SUBDIRS = ("", FULL_DIR, EXCERPT_DIR)
+# The lists of a GTZAN folder (the artist-filtered split, and the artist of each track).
+TRAIN_LIST = "train_filtered.txt"
+VALID_LIST = "valid_filtered.txt"
+ARTIST_LIST = "artists.tsv"
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".au", ".mp3")
-SEARCH_SUBDIRS = ("", "audio", "excerpts")
+
+def track_stem(name: str) -> str:
+    """``name`` less its audio extension, if it has one: GTZAN's stems have dots of their
+    own (``blues.00012``), so only a known extension is taken off."""
+    base, dot, ext = name.rpartition(".")
+    return base if dot and f".{ext.lower()}" in AUDIO_EXTENSIONS else name
 
 
 @dataclass(frozen=True)
@@ -41,8 +53,7 @@ def read_split_list(path: str | Path) -> list[SplitEntry]:
         if len(parts) != 2 or not parts[0] or not parts[1]:
             raise GenredError(f"split list {p}, line {number}: expected 'genre/name.ext', got {line!r}")
         genre, name = parts
-        stem = name.rsplit(".", 1)[0] if "." in name else name
-        entries.append(SplitEntry(genre, stem, line))
+        entries.append(SplitEntry(genre, track_stem(name), line))
     return entries
 
 

@@ -7,28 +7,27 @@ frames, which is what the streaming == batch tests pin down.
 from __future__ import annotations
 
 import functools
-import logging
 
 import numpy as np
 
 from .params import LogMelParams
 
-_LOG = logging.getLogger(__name__)
+
+# The Slaney mel scale: linear below 1 kHz, logarithmic above (librosa's default).
+_SLANEY_F_SP = 200.0 / 3  # Hz per mel in the linear part
+_SLANEY_MIN_LOG_HZ = 1000.0
+_SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+_SLANEY_LOGSTEP = float(np.log(6.4) / 27.0)
 
 
 def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
     hz = np.asanyarray(hz, dtype=np.float64)
     if scale == "htk":
         return 2595.0 * np.log10(1.0 + hz / 700.0)
-    # Slaney: linear below 1 kHz, logarithmic above.
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     return np.where(
-        hz >= min_log_hz,
-        min_log_mel + np.log(np.maximum(hz, min_log_hz) / min_log_hz) / logstep,
-        hz / f_sp,
+        hz >= _SLANEY_MIN_LOG_HZ,
+        _SLANEY_MIN_LOG_MEL + np.log(np.maximum(hz, _SLANEY_MIN_LOG_HZ) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP,
+        hz / _SLANEY_F_SP,
     )
 
 
@@ -36,14 +35,10 @@ def _mel_to_hz(mel: np.ndarray, scale: str) -> np.ndarray:
     mel = np.asanyarray(mel, dtype=np.float64)
     if scale == "htk":
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
     return np.where(
-        mel >= min_log_mel,
-        min_log_hz * np.exp(logstep * (mel - min_log_mel)),
-        f_sp * mel,
+        mel >= _SLANEY_MIN_LOG_MEL,
+        _SLANEY_MIN_LOG_HZ * np.exp(_SLANEY_LOGSTEP * (mel - _SLANEY_MIN_LOG_MEL)),
+        _SLANEY_F_SP * mel,
     )
 
 

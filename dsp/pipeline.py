@@ -8,7 +8,6 @@ audio would be.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
@@ -20,8 +19,6 @@ from .params import hop_frames_for
 from .resample import StreamingResampler, to_mono
 from .smoothing import SmoothedState, Smoother, SmootherParams
 from .windows import StreamingWindower, Window, normalise_window, window_level_db
-
-_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,11 @@ window) and the polyphase filtering (``upfirdn``) are redone here with numpy.
 
 from __future__ import annotations
 
-import logging
 import math
 from numbers import Integral
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-
-_LOG = logging.getLogger(__name__)
 
 MIN_RATE_HZ = 8000
 MAX_RATE_HZ = 192000

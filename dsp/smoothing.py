@@ -95,6 +95,7 @@ from typing import Any
 
 import numpy as np
 
+from .labels import label_probabilities
 from .music_gate import TIME_EPS_S, MusicGate, ema_weight
 
 _LOG = logging.getLogger(__name__)
@@ -195,15 +196,11 @@ class SmoothedState:
 
     def as_dict(self, labels: Sequence[str]) -> dict[str, Any]:
         """A JSON-ready dict; ``probabilities`` keyed by label."""
-        if len(labels) != len(self.probabilities):
-            raise ValueError(
-                f"got {len(labels)} labels for {len(self.probabilities)} probabilities"
-            )
         d: dict[str, Any] = {
             "status": self.status,
             "genre": self.genre,
             "confidence": float(self.confidence),
-            "probabilities": {str(k): float(p) for k, p in zip(labels, self.probabilities)},
+            "probabilities": label_probabilities(labels, self.probabilities),
             "since_s": float(self.since_s),
         }
         if self.music_probability is not None:

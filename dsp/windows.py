@@ -6,15 +6,12 @@ Both share the same rules (tested equal), including the padding of short clips.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from .melspec import reference_power_db
 from .params import LogMelParams, WindowParams
-
-_LOG = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -133,13 +130,22 @@ def _split(frames: np.ndarray, size: int):
         yield frames[i : i + size]
 
 
+def window_levels_db(windows_db: np.ndarray, front_end: LogMelParams) -> np.ndarray:
+    """Level of each window of ``(..., frames, mels)`` log-mel dB: mean mel power in dB
+    re a full-scale 1 kHz sine. One window or a training batch: the same arithmetic."""
+    power = np.mean(np.power(10.0, np.asarray(windows_db).astype(np.float64) / 10.0), axis=(-2, -1))
+    return 10.0 * np.log10(np.maximum(power, front_end.amin)) - reference_power_db(front_end)
+
+
 def window_level_db(window_db: np.ndarray, front_end: LogMelParams) -> float:
-    """Level of a window: mean mel power in dB re a full-scale 1 kHz sine."""
-    power = np.mean(np.power(10.0, window_db.astype(np.float64) / 10.0))
-    return float(10.0 * np.log10(max(power, front_end.amin))) - reference_power_db(front_end)
+    """Level of one ``(frames, mels)`` window (`window_levels_db`)."""
+    return float(window_levels_db(window_db, front_end))
 
 
-def normalise_window(window_db: np.ndarray, level_db: float, front_end: LogMelParams, window: WindowParams) -> np.ndarray:
-    """The model's input: the window relative to its own level, floored at ``floor_db``."""
-    offset = level_db + reference_power_db(front_end)
-    return np.maximum(window_db - np.float32(offset), np.float32(window.floor_db)).astype(np.float32)
+def normalise_window(
+    window_db: np.ndarray, level_db: float | np.ndarray, front_end: LogMelParams, window: WindowParams
+) -> np.ndarray:
+    """The model's input: the window relative to its own level, floored at ``floor_db``.
+    A batch ``(..., frames, mels)`` takes its levels ``(...)``."""
+    offset = (np.asarray(level_db, dtype=np.float64) + reference_power_db(front_end)).astype(np.float32)
+    return np.maximum(window_db - offset[..., None, None], np.float32(window.floor_db)).astype(np.float32)

@@ -174,8 +174,8 @@ def test_normalise_batch_equals_the_device_rule():
     x, level = normalise_batch(raw, fe, win)
     for i in range(3):
         lv = window_level_db(raw[i], fe)
-        assert level[i] == pytest.approx(lv, abs=1e-4)
-        np.testing.assert_allclose(x[i], normalise_window(raw[i], lv, fe, win), atol=1e-3)
+        assert level[i] == lv  # exact: the model trains on what the device computes
+        np.testing.assert_array_equal(x[i], normalise_window(raw[i], lv, fe, win))
 
 
 def test_room_simulator_is_seeded_and_sane():
@@ -289,12 +289,9 @@ def test_musicnn_hears_rock_as_rock(gtzan_dir):
     assert "rock" in top, top
 
 
-@pytest.mark.parametrize("fitter", ["fit_temperature", "fit_temperature_ece"])
-def test_temperature_scaling_recovers_an_overconfident_model(fitter):
-    from genred.training import calibration
+def test_temperature_scaling_recovers_an_overconfident_model():
     from genred.training.calibration import apply_temperature, reliability
-
-    fit_temperature = getattr(calibration, fitter)
+    from genred.training.calibration import fit_temperature_ece as fit_temperature
 
     rng = np.random.default_rng(0)
     n, k = 4000, 5

@@ -7,7 +7,14 @@ import pytest
 
 from genred.dsp.melspec import log_mel
 from genred.dsp.params import LogMelParams, WindowParams
-from genred.dsp.windows import StreamingWindower, cut_windows, normalise_window, pad_frames, window_level_db
+from genred.dsp.windows import (
+    StreamingWindower,
+    cut_windows,
+    normalise_window,
+    pad_frames,
+    window_level_db,
+    window_levels_db,
+)
 from signals import music_like
 
 FE = LogMelParams()
@@ -75,6 +82,24 @@ def test_level_normalisation_removes_gain():
     both = clear & (a > WIN.floor_db)
     np.testing.assert_allclose(a[both], b[both], atol=0.01)
     assert a.min() >= WIN.floor_db
+
+
+def test_a_batch_is_normalised_to_the_bit_as_each_window_alone():
+    """Training normalises batches, the device one window at a time: the same numbers."""
+    x = music_like(8.0, FE.sample_rate_hz, seed=3)
+    # Loud, quiet, and so quiet that the absolute floor (amin) and floor_db bite.
+    frames = [log_mel(x * np.float32(g), FE) for g in (1.0, 0.03, 1e-5)]
+    windows = [w.frames for f in frames for w in cut_windows(f, WIN, 37)]
+    windows.append(np.random.default_rng(4).uniform(-100, 10, windows[0].shape).astype(np.float32))
+    batch = np.stack(windows)
+    levels = window_levels_db(batch, FE)
+    x_batch = normalise_window(batch, levels, FE, WIN)
+    assert levels.shape == (len(windows),) and x_batch.shape == batch.shape and x_batch.dtype == np.float32
+    assert (x_batch == WIN.floor_db).any()  # the floor is part of what is compared
+    for i, w in enumerate(windows):
+        level = window_level_db(w, FE)
+        assert type(level) is float and level == levels[i]
+        np.testing.assert_array_equal(normalise_window(w, level, FE, WIN), x_batch[i])
 
 
 def test_params_validation_names_the_field():

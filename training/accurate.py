@@ -31,7 +31,8 @@ import numpy as np
 
 from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_metadata
 from genred.dsp.params import LogMelParams, WindowParams
-from genred.dsp.smoothing import SmootherParams
+
+from .features import DEFAULT_CACHE_DIR
 
 _LOG = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class AccurateRequest:
     room_windows: bool = True  # the head also learns from the room copies (CV: +10 points through the room)
     folds: int = 4
     seed: int = 1
-    cache_dir: Path | None = Path(".cache") / "genred-features"
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
     workers: int = 2
     threads: int = 2  # TensorFlow threads for the embeddings (inference only: order does not matter)
 
@@ -206,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="fit the head on the clean windows only (as teacher_probe does)")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="fold assignment and calibration windows")
-    p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features", help="feature cache ('none': off)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache ('none': off)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads for the teacher's embeddings")
     args = p.parse_args(argv)

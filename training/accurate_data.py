@@ -21,7 +21,7 @@ from genred.dsp.params import LogMelParams, WindowParams
 from .augment import RoomParams
 from .steps import build_eval_set, build_items
 from .cv import CvPlan, dev_plan
-from .features import FeatureExtractor
+from .features import FeatureExtractor, teacher_cache_dir
 from .teacher import Teacher, typical_offset_db
 from .train import EvalSet
 
@@ -71,7 +71,7 @@ def load_dev(data: Path, cache_dir: Path | None, folds: int, seed: int, workers:
 
 
 def teacher_for(dev: DevData, cache_dir: Path | None, front_end: LogMelParams, window: WindowParams) -> Teacher:
-    return Teacher(front_end, window, dev.offset_db, None if cache_dir is None else Path(cache_dir).parent / "genred-teacher",
+    return Teacher(front_end, window, dev.offset_db, teacher_cache_dir(cache_dir),
                    batch=16)  # ~1 GB of activations: the machine is shared
 
 

@@ -13,12 +13,9 @@ windows), so the daemon's front end, windows and smoothing serve both bundles.
 
 from __future__ import annotations
 
-import logging
 import math
 
 import numpy as np
-
-_LOG = logging.getLogger(__name__)
 
 QUANTISATIONS = ("float32", "float16", "dynamic", "int8")
 QUANTISATION_TEXT = {

@@ -11,6 +11,7 @@ import numpy as np
 
 from .accurate_cv import PARTS, SCORES, CvResult, mean_sd, per_genre_mean_sd
 from .accurate_data import DevData
+from .report import pct
 from .calibration import apply_temperature, fit_temperature_ece, reliability
 from .train import item_subset, track_scores
 
@@ -108,8 +109,7 @@ def cv_metrics(cv: CvResult, dev: DevData) -> dict[str, Any]:
         sub, mask = item_subset(ev, list(cv.scored_items), "scored")
         s = track_scores(oof[mask], sub, len(dev.labels))
         row = {k: round(float(s[k]), 4) for k in SCORES}
-        row["per_genre_track_recall"] = {dev.labels[g]: round(float(np.mean(s["item_pred"][sub.item_label == g] == g)), 4)
-                                         for g in np.unique(sub.item_label)}
+        row["per_genre_track_recall"] = {dev.labels[g]: round(r, 4) for g, r in enumerate(s["track_recalls"]) if r is not None}
         out["pooled"][name] = row
     return out
 
@@ -135,10 +135,6 @@ def _rounded(obj: Any, labels: tuple[str, ...]) -> Any:
     return round(obj, 4) if isinstance(obj, float) else obj
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.1f} %"
-
-
 def write_report(out: Path, meta) -> Path:
     m, t = meta.metrics, meta.training
     cv = m["cv"]
@@ -148,20 +144,20 @@ def write_report(out: Path, meta) -> Path:
             row = cv["mean_sd"][name][part]
             n = sum(part in f[name] for f in cv["folds"])
             cv_rows.append(f"| {name} | {part} | {n} | " + " | ".join(
-                f"{_pct(row[k][0])} ± {100 * row[k][1]:.1f}" for k in SCORES) + " |")
+                f"{pct(row[k][0])} ± {100 * row[k][1]:.1f}" for k in SCORES) + " |")
     genre_rows = []
     for g in meta.labels:
         c, r = cv["mean_sd"]["clean"]["per_genre_track_recall"][g], cv["mean_sd"]["room"]["per_genre_track_recall"][g]
         n = sum(g in f["clean"]["all"]["per_genre_track_recall"] for f in cv["folds"])
         pc = cv["pooled"]["clean"]["per_genre_track_recall"].get(g)
         pr = cv["pooled"]["room"]["per_genre_track_recall"].get(g)
-        genre_rows.append(f"| {g} | {n} | {_pct(c[0])} ± {100 * c[1]:.1f} | {_pct(r[0])} ± {100 * r[1]:.1f} | "
-                          f"{'–' if pc is None else _pct(pc)} | {'–' if pr is None else _pct(pr)} |")
+        genre_rows.append(f"| {g} | {n} | {pct(c[0])} ± {100 * c[1]:.1f} | {pct(r[0])} ± {100 * r[1]:.1f} | "
+                          f"{'–' if pc is None else pct(pc)} | {'–' if pr is None else pct(pr)} |")
     fold_rows = [f"| {f['fold']} | {f['test_tracks']} | " + " | ".join(
-        f"{_pct(f['clean']['all'][k])} / {_pct(f['room']['all'][k])}" for k in SCORES) + " |" for f in cv["folds"]]
-    agree_rows = [f"| {name} | {_pct(a['window_argmax_agreement'])} | {a['mean_abs_prob_diff']:.4f} | "
-                  f"{_pct(a['track_accuracy_float'])} | {_pct(a['track_accuracy_device'])} | "
-                  f"{_pct(a['track_macro_recall_float'])} | {_pct(a['track_macro_recall_device'])} |"
+        f"{pct(f['clean']['all'][k])} / {pct(f['room']['all'][k])}" for k in SCORES) + " |" for f in cv["folds"]]
+    agree_rows = [f"| {name} | {pct(a['window_argmax_agreement'])} | {a['mean_abs_prob_diff']:.4f} | "
+                  f"{pct(a['track_accuracy_float'])} | {pct(a['track_accuracy_device'])} | "
+                  f"{pct(a['track_macro_recall_float'])} | {pct(a['track_macro_recall_device'])} |"
                   for name, a in m["device_vs_float"].items()]
     text = REPORT.substitute(
         name=meta.name, command=t["command"], head=t["head"], offset=t["level_offset_db"],

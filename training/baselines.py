@@ -37,10 +37,11 @@ import numpy as np
 
 from genred.dsp.audio import read_audio
 from genred.dsp.errors import GenredError
+from genred.dsp.metrics import accuracy, confusion_matrix, macro_recall
 from genred.dsp.resample import to_mono
 
 from .dataset import Track, index_dataset, split_from_lists
-from .features import file_digest
+from .features import DEFAULT_CACHE_DIR, file_digest
 
 _LOG = logging.getLogger(__name__)
 
@@ -221,13 +222,10 @@ def leak_count(groups: np.ndarray, train_idx: np.ndarray, test_idx: np.ndarray) 
     return int(np.isin(groups[test_idx], groups[train_idx]).sum())
 
 
-def scores(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+def scores(y_true: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
     """Accuracy and macro recall over the classes present in ``y_true``."""
-    pred = probs.argmax(axis=1)
-    present = np.unique(y_true)
-    return {"accuracy": float(np.mean(pred == y_true)),
-            "macro_recall": float(np.mean([np.mean(pred[y_true == c] == c) for c in present])),
-            "n": int(len(y_true))}
+    cm = confusion_matrix(y_true, probs.argmax(axis=1), probs.shape[1])
+    return {"accuracy": accuracy(cm), "macro_recall": macro_recall(cm), "n": int(len(y_true))}
 
 
 def mean_by_group(probs: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
@@ -491,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("docs") / "baselines.md")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="folder for the 57-feature cache ('none': no cache)")
-    p.add_argument("--feature-cache", type=Path, default=Path(".cache") / "genred-features",
+    p.add_argument("--feature-cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="genred's log-mel cache, shared with the main training command")
     p.add_argument("--cnn-out", type=Path, default=None,
                    help="bundle folder of the filtered report_cnn run (default: <cache>/report_cnn)")

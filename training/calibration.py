@@ -28,26 +28,6 @@ def nll(probs: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], _FLOOR))))
 
 
-def fit_temperature(probs: np.ndarray, labels: np.ndarray, lo: float = 0.05, hi: float = 20.0) -> float:
-    """The T minimising the NLL of ``labels`` (a golden-section search on log T; the
-    NLL is convex in 1/T)."""
-    a, b = np.log(lo), np.log(hi)
-    g = (np.sqrt(5) - 1) / 2
-    c, d = b - g * (b - a), a + g * (b - a)
-    f = lambda t: nll(apply_temperature(probs, float(np.exp(t))), labels)  # noqa: E731
-    fc, fd = f(c), f(d)
-    for _ in range(60):
-        if fc < fd:
-            b, d, fd = d, c, fc
-            c = b - g * (b - a)
-            fc = f(c)
-        else:
-            a, c, fc = c, d, fd
-            d = a + g * (b - a)
-            fd = f(d)
-    return float(np.exp((a + b) / 2))
-
-
 def fit_temperature_ece(probs: np.ndarray, labels: np.ndarray, bins: int = 10, lo: float = 0.25,
                         hi: float = 4.0, steps: int = 241) -> float:
     """The T minimising the ECE of ``labels`` on a log-spaced grid (the ECE is piecewise

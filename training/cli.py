@@ -11,6 +11,7 @@ from pathlib import Path
 
 from genred.dsp.errors import GenredError
 
+from .features import DEFAULT_CACHE_DIR
 from .models import ARCHITECTURES, ModelSpec
 from .train import TrainConfig
 
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--warp", type=float, default=d.warp_p,
                    help="share of windows time-stretched (+-10 %%) and pitch-shifted (+-2 mel bins)")
-    p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features",
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="feature cache folder ('none' to disable)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes computing features")
     p.add_argument("--threads", type=int, default=1,

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from genred.dsp.dataset import ARTIST_LIST, TRAIN_LIST, VALID_LIST, track_stem
+
 _LOG = logging.getLogger(__name__)
 
 NO_ARTIST = "-"
@@ -161,9 +163,7 @@ def read_artists(path: str | Path) -> dict[str, str]:
         parts = line.split("\t")
         if len(parts) != 2 or "/" not in parts[0] or not parts[1].strip():
             raise DatasetError(f"artist list {path}, line {n}: expected 'genre/name<TAB>artist id', got {line!r}")
-        key = parts[0].strip()
-        key = key.rsplit(".", 1)[0] if key.rsplit(".", 1)[-1].lower() in ("wav", "flac", "au", "ogg", "mp3") else key
-        out[key] = parts[1].strip()
+        out[track_stem(parts[0].strip())] = parts[1].strip()
     if not out:
         raise DatasetError(f"artist list {path}: names no tracks")
     return out
@@ -209,18 +209,24 @@ def gtzan_folds(tracks: Sequence, artists: dict[str, str], k: int = DEFAULT_FOLD
     return plan
 
 
+def default_lists(data: Path, train_list: str | Path | None = None,
+                  valid_list: str | Path | None = None) -> tuple[Path, Path]:
+    """The train and valid lists: those given, else the GTZAN folder's own."""
+    return Path(train_list or data / TRAIN_LIST), Path(valid_list or data / VALID_LIST)
+
+
 def dev_plan(data: str | Path, k: int = DEFAULT_FOLDS, seed: int = 1, artists: str | Path | None = None,
              lists: tuple[str | Path, str | Path] | None = None):
     """(index, tracks, plan) for the train + valid tracks of a GTZAN folder that have
-    audio; ``lists`` default to its ``train_filtered.txt`` and ``valid_filtered.txt``."""
+    audio; ``lists`` default to its `default_lists`, ``artists`` to its ``artists.tsv``."""
     from .dataset import index_dataset, split_from_lists
 
     data = Path(data)
-    train_list, valid_list = lists or (data / "train_filtered.txt", data / "valid_filtered.txt")
+    train_list, valid_list = lists or default_lists(data)
     index = index_dataset(data)
     split = split_from_lists(index, train_list, valid_list)
     tracks = split.train + split.valid
-    plan = gtzan_folds(tracks, read_artists(artists if artists is not None else data / "artists.tsv"), k, seed)
+    plan = gtzan_folds(tracks, read_artists(artists if artists is not None else data / ARTIST_LIST), k, seed)
     return index, tracks, plan
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from genred.dsp.errors import GenredError
 
 from .cli import build_parser, check_args, config_from_args, setup_logging
-from .cv import DEFAULT_FOLDS, CvPlan, dev_plan
+from .cv import DEFAULT_FOLDS, CvPlan, default_lists, dev_plan
 
 _LOG = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def recipe(args) -> dict[str, Any]:
 
 
 def load_plan(args) -> tuple[Any, list, CvPlan, dict[str, Any]]:
-    lists = (str(args.train_list or args.data / "train_filtered.txt"), str(args.valid_list or args.data / "valid_filtered.txt"))
+    train_list, valid_list = default_lists(args.data, args.train_list, args.valid_list)
+    lists = (str(train_list), str(valid_list))
     index, tracks, plan = dev_plan(args.data, args.folds, args.fold_seed, args.artists, lists)
     desc = {
         "data": str(args.data), "lists": list(lists), "folds": args.folds, "fold_seed": args.fold_seed,

@@ -7,19 +7,17 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from .report import pct
+
 SETS = ("test", "test_room")
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f} %"
-
-
-def _ms(d: dict[str, Any] | None, pct: bool = True) -> str:
+def _ms(d: dict[str, Any] | None, percent: bool = True) -> str:
     if not d or d["mean"] is None:
         return "n/a"
-    f = (lambda x: f"{100 * x:.1f}") if pct else (lambda x: f"{x:.2f}")
+    f = (lambda x: f"{100 * x:.1f}") if percent else (lambda x: f"{x:.2f}")
     sd = "" if d["sd"] is None else f" ± {f(d['sd'])}"
-    return f"{f(d['mean'])}{sd}" + (" %" if pct else "")
+    return f"{f(d['mean'])}{sd}" + (" %" if percent else "")
 
 
 def write_page(path: Path, s: dict[str, Any], labels: tuple[str, ...]) -> None:
@@ -34,16 +32,16 @@ def write_page(path: Path, s: dict[str, Any], labels: tuple[str, ...]) -> None:
             for metric, name in (("track_accuracy", "track accuracy"), ("track_macro_recall", "track macro recall")):
                 rows.append(f"| {what}, {name}, {kind.replace('_', ' ')} ({n} tracks) | "
                             + " | ".join(_ms(s[who][n_][kind][metric]) for n_ in SETS) + " | "
-                            + " | ".join(_pct(pooled[who][n_][kind][metric]) for n_ in SETS) + " |")
+                            + " | ".join(pct(pooled[who][n_][kind][metric]) for n_ in SETS) + " |")
     rows.append("| int8, window accuracy | " + " | ".join(_ms(s["int8"][n]["all"]["window_accuracy"]) for n in SETS) + " | | |")
-    rows.append("| int8, ECE at the fold's T (windows) | " + " | ".join(_ms(s["ece"][n], pct=False) for n in SETS) + " | | |")
+    rows.append("| int8, ECE at the fold's T (windows) | " + " | ".join(_ms(s["ece"][n], percent=False) for n in SETS) + " | | |")
     genre_rows = []
     for g in labels:
         full = pooled["int8"]["test"]["full_clips"]["per_genre"].get(g, {}).get("n", 0)
         exc = pooled["int8"]["test"]["excerpts_only"]["per_genre"].get(g, {}).get("n", 0)
         genre_rows.append(f"| {g} | {full + exc} ({full} / {exc}) | "
                           + " | ".join(_ms(s["int8"][n]["all"]["per_genre"][g]) for n in SETS) + " | "
-                          + " | ".join(_pct(pooled["int8"][n]["all"]["per_genre"].get(g, {}).get("recall")) for n in SETS) + " |")
+                          + " | ".join(pct(pooled["int8"][n]["all"]["per_genre"].get(g, {}).get("recall")) for n in SETS) + " |")
     st = s["stream"]
     stream_rows = [
         "| share of windows publishing the genre playing | " + " | ".join(_ms(st[n]["right_share"]) for n in SETS) + " |",
@@ -59,8 +57,8 @@ def write_page(path: Path, s: dict[str, Any], labels: tuple[str, ...]) -> None:
         ptc = sc.get("per_true_change")
         fold_rows.append(
             f"| {p['fold']} | {i8['test']['all']['tracks']} | {p['temperature']} | "
-            + " | ".join(f"{_pct(i8[n]['all']['track_accuracy'])} / {_pct(i8[n]['all']['track_macro_recall'])}" for n in SETS)
-            + f" | {_pct(i8['test']['full_clips']['track_accuracy'])} | {_pct(sc.get('right_share'))} / "
+            + " | ".join(f"{pct(i8[n]['all']['track_accuracy'])} / {pct(i8[n]['all']['track_macro_recall'])}" for n in SETS)
+            + f" | {pct(i8['test']['full_clips']['track_accuracy'])} | {pct(sc.get('right_share'))} / "
             + ("n/a" if ptc is None else f"{ptc:.2f}") + " |")
     chosen = s["chosen_by_all_folds"]
     text = Template((Path(__file__).parent / "templates" / "cv_summary.md").read_text(encoding="utf-8")).substitute(

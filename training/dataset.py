@@ -26,14 +26,11 @@ import numpy as np
 
 from genred.dsp.audio import audio_info
 from genred.dsp.bundle import GTZAN_LABELS
-from genred.dsp.dataset import AUDIO_EXTENSIONS  # also the preference order when a stem has two files
+from genred.dsp.dataset import AUDIO_EXTENSIONS, EXCERPT_DIR, FULL_DIR
 from genred.dsp.dataset import read_split_list as _read_entries
 from genred.dsp.errors import AudioError, GenredError
 
 _LOG = logging.getLogger(__name__)
-
-FULL_DIR = "audio"
-EXCERPT_DIR = "excerpts"
 
 
 class DatasetError(GenredError):

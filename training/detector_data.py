@@ -14,21 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from genred.dsp.errors import AudioError
+from genred.dsp.dataset import ARTIST_LIST
 from genred.dsp.params import LogMelParams
 
 from .augment import ROOM_SIM_VERSION, RoomParams, simulate_room
-from .features import FEATURE_VERSION, audio_frames, file_digest, load_audio
-
-_LOG = logging.getLogger(__name__)
+from .features import FEATURE_VERSION, audio_frames, file_digest, load_audio, save_npy_atomic
 
 MUSIC, NOT_MUSIC = 1, 0
 DETECTOR_CACHE = Path(".cache") / "genred-detector"
@@ -57,7 +53,7 @@ def gtzan_clips(data: Path) -> list[Clip]:
     from .cv import NO_ARTIST, read_artists
     from .dataset import index_dataset
 
-    artists = read_artists(data / "artists.tsv")
+    artists = read_artists(data / ARTIST_LIST)
     clips = []
     for t in index_dataset(data).tracks:
         artist = artists.get(t.key)
@@ -141,21 +137,8 @@ def clip_frames(clip: Clip, front_end: LogMelParams, room: RoomParams, room_seed
         samples, _ = simulate_room(samples, front_end.sample_rate_hz, np.random.default_rng(room_seed), room)
     frames = audio_frames(np.asarray(samples, dtype=np.float32), front_end).astype(np.float16)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, frames)
-        os.replace(tmp, cached)
+        save_npy_atomic(cached, frames)
     return frames.astype(np.float32)
-
-
-def frames_or_none(clip: Clip, front_end: LogMelParams, room: RoomParams, room_seed: int | None,
-                   cache_dir: Path | None) -> np.ndarray | None:
-    try:
-        return clip_frames(clip, front_end, room, room_seed, cache_dir)
-    except AudioError as exc:
-        _LOG.warning("skipping %s: %s", clip.key, exc)
-        return None
 
 
 def room_seed(clip: Clip, i: int) -> int:

@@ -6,12 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .report import pct
+
 BEGIN, END = "<!-- music detector: begin -->", "<!-- music detector: end -->"
 TARGETS_TEXT = "not-music windows publishing a genre <= 5 %, music windows publishing `no_music` <= 2 %"
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
 
 
 def section(cfg: dict[str, Any], clips: int, size_bytes: int, gate: dict[str, float], cv: dict[str, Any] | None,
@@ -30,15 +28,15 @@ def section(cfg: dict[str, Any], clips: int, size_bytes: int, gate: dict[str, fl
                   f"smoother; targets: {TARGETS_TEXT}):", "",
                   "| | not-music windows publishing a genre | music windows publishing `no_music` |", "|---|---|---|"]
         for v in ("clean", "room"):
-            lines.append(f"| {v} | {_pct(pooled[v]['not_music_publishing_genre'])} | {_pct(pooled[v]['music_publishing_no_music'])} |")
+            lines.append(f"| {v} | {pct(pooled[v]['not_music_publishing_genre'])} | {pct(pooled[v]['music_publishing_no_music'])} |")
         lines += ["", "By source (share of its windows that are wrong):", "", "| source | clean | room |", "|---|---|---|"]
         cats = sorted({k.split("/", 1)[1] for v in ("clean", "room") for k in pooled[v]["per_category"]})
         for c in cats:
             cells = [pooled[v]["per_category"].get(f"{v}/{c}") for v in ("clean", "room")]
-            lines.append(f"| {c} | " + " | ".join(f"{_pct(x['wrong'])} of {x['windows']}" if x else "-" for x in cells) + " |")
+            lines.append(f"| {c} | " + " | ".join(f"{pct(x['wrong'])} of {x['windows']}" if x else "-" for x in cells) + " |")
         b2b = cv["pooled"]["back_to_back"]
         lines += ["", "Back to back (the clips of a fold as one stream, so the holds after each change count): "
-                  + "; ".join(f"{v}: {_pct(b2b[v]['not_music_publishing_genre'])} / {_pct(b2b[v]['music_publishing_no_music'])}, "
+                  + "; ".join(f"{v}: {pct(b2b[v]['not_music_publishing_genre'])} / {pct(b2b[v]['music_publishing_no_music'])}, "
                               f"median {b2b[v]['median_latency_s']['to_no_music']:.1f} s to `no_music`" for v in ("clean", "room"))
                   + ". See docs/models.md."]
     lines.append(END)

@@ -8,8 +8,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from genred.dsp.bundle import ModelMetadata, load_metadata, write_metadata
 from genred.dsp.smoothing import SmootherParams
 

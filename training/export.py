@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -10,8 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from genred.dsp.bundle import TensorSpec
-
-_LOG = logging.getLogger(__name__)
 
 
 def convert_int8(model, representative: np.ndarray) -> bytes:

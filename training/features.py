@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from genred.dsp.audio import read_audio
-from genred.dsp.melspec import log_mel, reference_power_db
+from genred.dsp.melspec import log_mel
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.resample import StreamingResampler, to_mono
-from genred.dsp.windows import cut_windows, normalise_window, window_level_db
+from genred.dsp.windows import cut_windows, normalise_window, window_level_db, window_levels_db
 
 from .augment import ROOM_SIM_VERSION, RoomParams, simulate_room
 
@@ -40,6 +40,20 @@ _LOG = logging.getLogger(__name__)
 
 FEATURE_VERSION = 1
 DEFAULT_CACHE_DIR = Path(".cache") / "genred-features"
+
+
+def teacher_cache_dir(cache_dir: str | Path | None) -> Path | None:
+    """The teacher's embeddings live beside the feature cache ``cache_dir`` (None: no cache)."""
+    return None if cache_dir is None else Path(cache_dir).parent / "genred-teacher"
+
+
+def save_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """A cache entry written whole or not at all: parallel workers may write the same one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
 
 
 def params_hash(front_end: LogMelParams, room: RoomParams | None = None) -> str:
@@ -116,14 +130,11 @@ def windows_from_frames(
 
 
 def normalise_batch(raw: np.ndarray, front_end: LogMelParams, window: WindowParams) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised `window_level_db` + `normalise_window` over (n, frames, mels) windows
-    of log-mel dB (tested equal to the per-window device functions)."""
+    """(normalised windows, levels) of (n, frames, mels) windows of log-mel dB, by the
+    device's own functions (vectorised over the batch)."""
     raw = np.asarray(raw, dtype=np.float32)
-    power = np.mean(np.power(10.0, raw.astype(np.float64) / 10.0), axis=(1, 2))
-    ref = reference_power_db(front_end)
-    level = 10.0 * np.log10(np.maximum(power, front_end.amin)) - ref
-    offset = (level + ref).astype(np.float32)[:, None, None]
-    return np.maximum(raw - offset, np.float32(window.floor_db)).astype(np.float32), level
+    level = window_levels_db(raw, front_end)
+    return normalise_window(raw, level, front_end, window), level
 
 
 class FeatureExtractor:
@@ -176,11 +187,7 @@ class FeatureExtractor:
         frames = self.compute(path, room_seed)
         if cached is not None:
             stored = frames.astype(np.float32 if self.exact else np.float16)
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                np.save(f, stored)
-            os.replace(tmp, cached)
+            save_npy_atomic(cached, stored)
             frames = stored.astype(np.float32)
         return frames
 

@@ -18,12 +18,9 @@ transfer learning, and the one that makes the best genre head here (docs/models.
 from __future__ import annotations
 
 import importlib.util
-import logging
 from pathlib import Path
 
 import numpy as np
-
-_LOG = logging.getLogger(__name__)
 
 MSD_TAGS = (
     "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",

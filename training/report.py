@@ -18,8 +18,9 @@ from genred.dsp.metrics import confusion_matrix
 _LOG = logging.getLogger(__name__)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
+def pct(x: float | None) -> str:
+    """A share as the report pages print it: one decimal, "n/a" for no value."""
+    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 def plot_confusion(path: Path, labels: tuple[str, ...], panels: list[tuple[str, np.ndarray]]) -> None:
@@ -125,15 +126,15 @@ def write_report(
 
     cfg = tr["config"]
     keys = ("window_accuracy", "window_macro_recall", "track_accuracy", "track_macro_recall")
-    acc_rows = [f"| {name} | {kind} | " + " | ".join(_pct(sc[k]) for k in keys) + " |"
+    acc_rows = [f"| {name} | {kind} | " + " | ".join(pct(sc[k]) for k in keys) + " |"
                 for name in sets for kind, sc in (("float", float_scores[name]), ("int8", int8_scores[name]))]
     teacher = meta.metrics.get("teacher")
     if teacher:
         acc_rows += [f"| {name} | teacher (MSD_musicnn + head, float; not shipped) | "
-                     + " | ".join(_pct(teacher[name][k]) for k in keys) + " |" for name in sets]
+                     + " | ".join(pct(teacher[name][k]) for k in keys) + " |" for name in sets]
     full = meta.metrics.get("full_clips_int8") or {}
     full_section = _section("report_full_clips.md", rows="\n".join(
-        f"| {name} | {sc['tracks']} | " + " | ".join(_pct(sc[k]) for k in keys) + " |" for name, sc in full.items())) if full else ""
+        f"| {name} | {sc['tracks']} | " + " | ".join(pct(sc[k]) for k in keys) + " |" for name, sc in full.items())) if full else ""
     pg, pr = meta.metrics["per_genre_int8_valid_track"], meta.metrics["per_genre_int8_valid_room_track"]
     cal = meta.metrics.get("calibration")
     cal_section = ""
@@ -159,7 +160,7 @@ def write_report(
                      f"(every {t['grid_hop_frames']} frames); {heard}; its soft labels (temperature "
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     smooth_rows = [
-        f"| {name} | {_pct(row['correct'])} | {_pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
+        f"| {name} | {pct(row['correct'])} | {pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
         for name, row in (("raw arg-max per window", fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
                           ("smoother, chosen", fit.get("best_scores"))) if row]
     text = _template("report.md").substitute(
@@ -173,7 +174,7 @@ def write_report(
             f"| {g} | {tr['train_tracks_per_genre'][g]} | {v['tracks']} ({v['full_clips']} / {v['tracks'] - v['full_clips']}) |"
             for g, v in ((g, tr["valid_per_genre"][g]) for g in labels)),
         accuracy_rows="\n".join(acc_rows), full_clips_section=full_section,
-        per_genre_rows="\n".join(f"| {g} | {pg[g]['n']} | {_pct(pg[g]['recall'])} | {_pct(pr[g]['recall'])} |"
+        per_genre_rows="\n".join(f"| {g} | {pg[g]['n']} | {pct(pg[g]['recall'])} | {pct(pr[g]['recall'])} |"
                                  for g in labels if pg[g]["n"]),
         calibration_section=cal_section, arch=cfg["model"]["name"], parameters=tr["parameters"],
         kib=f"{meta.metrics['model_bytes'] / 1024:.0f}", ops=", ".join(ops) or "n/a", epochs_run=tr["epochs_run"],

@@ -29,7 +29,7 @@ from .augment import RoomParams
 from .calibration import apply_temperature, fit_temperature_ece, nll, reliability
 from .dataset import DatasetError, Track, _stable_int
 from .export import convert_int8, tensor_specs
-from .features import DEFAULT_CACHE_DIR, FeatureExtractor, windows_from_frames
+from .features import DEFAULT_CACHE_DIR, FeatureExtractor, teacher_cache_dir, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
 from .train import EvalSet, TrainConfig, TrainItem, TrainResult, representative_windows, track_scores, track_weight
 
@@ -49,7 +49,7 @@ class Setup:
 
     @property
     def teacher_cache(self) -> Path | None:
-        return None if self.cache_dir is None else Path(self.cache_dir).parent / "genred-teacher"
+        return teacher_cache_dir(self.cache_dir)
 
 
 @dataclass(frozen=True)

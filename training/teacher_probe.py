@@ -25,6 +25,8 @@ import numpy as np
 
 from genred.dsp.params import LogMelParams, WindowParams
 
+from .features import DEFAULT_CACHE_DIR
+
 _LOG = logging.getLogger(__name__)
 
 LAYERS = ("tags50", "penultimate200", "pooled1506")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--valid-list", type=Path, required=True)
     p.add_argument("--c", type=float, nargs="+", default=[0.003, 0.01, 0.1], help="inverse L2 strengths to try")
     p.add_argument("--int8", action="store_true", help="also convert and time the teacher as an int8 device model")
-    p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-features")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = p.parse_args(argv)
     if not logging.getLogger().handlers:
@@ -139,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{100 * s[name][m]:.1f} %" for name in sets
                 for m in ("track_accuracy", "track_macro_recall", "window_accuracy")) + " |", flush=True)
             if layer == "pooled1506":
-                ev = sets["valid"]
-                per_genre[c] = {labels[g]: float(np.mean(s["valid"]["item_pred"][ev.item_label == g] == g))
-                                for g in np.unique(ev.item_label)}
+                per_genre[c] = {labels[g]: r for g, r in enumerate(s["valid"]["track_recalls"]) if r is not None}
     for c, recalls in per_genre.items():
         print(f"\npooled1506, C={c}: valid track recall per genre: "
               + ", ".join(f"{g} {100 * r:.0f} %" for g, r in recalls.items()))

@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from genred.dsp.metrics import accuracy, confusion_matrix, macro_recall, recalls
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.windows import pad_frames
 
@@ -248,26 +249,23 @@ def item_subset(ev: EvalSet, keep: list[int], what: str) -> tuple[EvalSet, np.nd
 
 
 def track_scores(probs: np.ndarray, ev: EvalSet, n_classes: int) -> dict[str, Any]:
-    """Window and track accuracy and macro recall (over genres present in ``ev``)."""
+    """Window and track accuracy and macro recall (over genres present in ``ev``), and
+    the track recall of each genre (None for a genre without tracks in ``ev``)."""
     pred_w = probs.argmax(axis=1)
-    true_w = ev.window_label
     n_items = len(ev.items)
     sums = np.zeros((n_items, n_classes))
     np.add.at(sums, ev.item, probs)
     counts = np.bincount(ev.item, minlength=n_items)[:, None]
     item_probs = sums / np.maximum(counts, 1)
     pred_t = item_probs.argmax(axis=1)
-    true_t = ev.item_label
-    present = np.unique(true_t)
-
-    def macro(true, pred):
-        return float(np.mean([np.mean(pred[true == c] == c) for c in present]))
-
+    windows = confusion_matrix(ev.window_label, pred_w, n_classes)
+    tracks = confusion_matrix(ev.item_label, pred_t, n_classes)
     return {
-        "window_accuracy": float(np.mean(pred_w == true_w)),
-        "window_macro_recall": macro(true_w, pred_w),
-        "track_accuracy": float(np.mean(pred_t == true_t)),
-        "track_macro_recall": macro(true_t, pred_t),
+        "window_accuracy": accuracy(windows),
+        "window_macro_recall": macro_recall(windows),
+        "track_accuracy": accuracy(tracks),
+        "track_macro_recall": macro_recall(tracks),
+        "track_recalls": recalls(tracks),
         "item_probs": item_probs,
         "item_pred": pred_t,
         "window_pred": pred_w,
