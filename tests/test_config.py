@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import typing
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -20,23 +20,16 @@ from genred.daemon.config import (
     resolve_password,
 )
 from genred.daemon.settings import MqttSettings, Settings
+from genred.dsp import schema
 from conftest import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "config.example.yaml"
 
 
-def _leaves(cls: type = Settings, prefix: str = "") -> list[tuple[str, typing.Any]]:
-    """(dotted key, type hint) of every leaf field, walking nested dataclasses."""
-    hints = typing.get_type_hints(cls)
-    out: list[tuple[str, typing.Any]] = []
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            out += _leaves(hint, prefix + f.name + ".")
-        else:
-            out.append((prefix + f.name, hint))
-    return out
+def _leaves() -> list[tuple[str, typing.Any]]:
+    """(dotted key, declared type) of every leaf field, from the schema."""
+    return [(key, f.type) for key, f in schema.leaves(Settings).items()]
 
 
 LEAVES = _leaves()
@@ -44,8 +37,7 @@ LEAF_KEYS = [k for k, _ in LEAVES]
 
 
 def _base(hint: typing.Any) -> type:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+    return schema.base_of(hint)
 
 
 def _nest(key: str, value: object) -> dict:
@@ -93,10 +85,10 @@ def test_minimum_config(write):
     path = write("device_id: kitchen\naudio:\n  source: USB\nmqtt:\n  host: broker.lan\n  port: 8883\n")
     s = load_settings(str(path))  # a str path works too
     assert (s.device_id, s.audio.source, s.mqtt.host, s.mqtt.port) == ("kitchen", "USB", "broker.lan", 8883)
-    assert dataclasses.replace(
+    assert msgspec.structs.replace(
         s, device_id=None,
-        audio=dataclasses.replace(s.audio, source="default"),
-        mqtt=dataclasses.replace(s.mqtt, host="localhost", port=1883),
+        audio=msgspec.structs.replace(s.audio, source="default"),
+        mqtt=msgspec.structs.replace(s.mqtt, host="localhost", port=1883),
     ) == Settings()
 
 
@@ -209,7 +201,7 @@ def test_wrong_type_names_the_key(write, key, bad):
     assert message.startswith(f"config {path}: {key}: must be "), message
 
 
-@pytest.mark.parametrize("key", [k for k, h in LEAVES if type(None) not in typing.get_args(h)])
+@pytest.mark.parametrize("key", [k for k, h in LEAVES if not schema.is_optional(h)])
 def test_null_for_a_required_leaf(write, key):
     assert f": {key}: must be " in _error(write(_nest(key, None)))
 
@@ -265,8 +257,13 @@ UNCONSTRAINED = {
 def test_every_leaf_is_classified():
     assert set(OUT_OF_RANGE) | UNCONSTRAINED == set(LEAF_KEYS)
     assert not set(OUT_OF_RANGE) & UNCONSTRAINED
-    # and config's own table names only real keys
-    assert set(config_mod._RULES) <= set(LEAF_KEYS)
+    # and the constrained ones are exactly those whose declaration carries a range, a
+    # pattern or a set of values (the schema is the one table of rules)
+    def constrained(hint: typing.Any) -> bool:
+        d = schema.declared(hint)
+        return typing.get_origin(d.base) is typing.Literal or any(
+            getattr(d.meta, a) is not None for a in ("gt", "ge", "lt", "le", "pattern"))
+    assert {k for k, h in LEAVES if constrained(h)} == set(OUT_OF_RANGE)
 
 
 OUT_OF_RANGE_CASES = [(k, v) for k, values in OUT_OF_RANGE.items() for v in values]
