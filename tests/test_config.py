@@ -138,6 +138,17 @@ def test_example_file_documents_every_key():
         assert must in header, must
 
 
+@pytest.mark.parametrize("key", LEAF_KEYS)
+def test_example_file_shows_each_schema_field_with_its_default(key):
+    """A key added to the schema fails here, naming it, until the example documents it."""
+    node = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        assert isinstance(node, dict) and part in node, f"{key} is not in {EXAMPLE.name}"
+        node = node[part]
+    default = schema.leaves(Settings)[key].default
+    assert node == default and type(node) is type(default), f"{key}: {node!r} in {EXAMPLE.name}, default {default!r}"
+
+
 # -- unknown keys -----------------------------------------------------------------------------
 
 
