@@ -26,7 +26,7 @@ import msgspec
 import yaml
 
 from genred.dsp.errors import GenredError, one_line
-from genred.dsp.schema import Problem, base_of, extra, fields, is_optional, leaves, locate, struct_of
+from genred.dsp.schema import Problem, base_of, extra, fields, is_optional, leaves, locate, requirement, struct_of
 from genred.dsp.smoothing import music_thresholds_problem
 
 from .settings import MqttSettings, Settings
@@ -39,6 +39,8 @@ DEFAULT_CONFIG_PATH = Path("/etc/genred/config.yaml")
 COMMAND_LINE = "(command line)"
 # Values of these keys never appear in messages or in `check_config`'s output.
 _SECRET_KEYS = frozenset(k for k, f in leaves(Settings).items() if extra(f.type).get("secret"))
+# Text that must be printable (str.isprintable): topics and names.
+_PRINTABLE = {k: f for k, f in leaves(Settings).items() if extra(f.type).get("printable")}
 _MASK = "***"
 # A `password:` key in a YAML line (block or flow style) and the first character of its value.
 _SECRET_LINE = re.compile(r"(?:^|[\s{,])password\s*:\s*(\S?)")
@@ -172,6 +174,15 @@ def _build(raw: Any, ctx: _Context) -> Settings:
         return msgspec.convert(raw, Settings)
     except msgspec.ValidationError as exc:
         raise _message(locate(exc, raw, Settings), ctx) from None
+
+
+def _check_printable(s: Settings, ctx: _Context) -> None:
+    for key, f in _PRINTABLE.items():
+        value: Any = s
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is not None and not value.isprintable():
+            raise ctx.error(key, f"must be {requirement(f.type, f.name)}, not {_show(value)}")
 
 
 def _check_relations(s: Settings, ctx: _Context) -> None:
@@ -340,6 +351,7 @@ def load_settings(path: str | Path | None, overrides: Mapping[str, object] | Non
     raw, cli_keys = _apply_overrides(raw, overrides or {})
     ctx = _Context(label, cli_keys)
     settings = _build(raw, ctx)
+    _check_printable(settings, ctx)
     _check_relations(settings, ctx)
     if cli_keys:
         _LOG.debug("command-line overrides: %s", ", ".join(sorted(cli_keys)))

@@ -16,26 +16,30 @@ from msgspec import Meta
 from genred.dsp.schema import FLOAT_MAX, Schema
 from genred.dsp.smoothing import HoldTime, Margin, Probability, SilenceLevel, TimeConstant
 
-# What a text field must look like. Control characters (C0, DEL, C1) and the Unicode
-# line separators would break a log line or a dashboard; MQTT forbids U+0000 in topics.
-_CTL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+# What a text field must look like. Control characters (C0, DEL, C1), the Unicode line
+# separators and lone surrogates (no UTF-8 for them) are refused by the pattern; the
+# rest of what str.isprintable() refuses (format characters, odd spaces, unassigned code
+# points), which no pattern can list, by the config's check of fields marked printable.
+# MQTT forbids U+0000 in topics; the others break a log line or a dashboard.
+_CTL = r"\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"
 _NONBLANK = r"\S"
 NonBlank = Annotated[str, Meta(pattern=_NONBLANK, extra={"must_be": "a non-empty string"})]
 FilePath = Annotated[str, Meta(pattern=_NONBLANK, extra={"must_be": "a non-empty path"})]
 # Brokers reserve topics starting with $ ($SYS): publishes there are dropped.
 TopicLevel = Annotated[str, Meta(
     pattern=rf"(?s)\A(?!\$)(?=.*\S)[^+#/{_CTL}]+\Z",
-    extra={"must_be": "a non-empty topic level without the MQTT characters + # /, control characters or a leading $"},
+    extra={"must_be": "a non-empty topic level without the MQTT characters + # /, control characters or a leading $",
+           "printable": True},
 )]
 # Levels apart: an empty one (a leading, trailing or double /) is refused.
 TopicPrefix = Annotated[str, Meta(
     pattern=rf"(?s)\A(?!\$)(?=.*\S)[^+#/{_CTL}]+(?:/[^+#/{_CTL}]+)*\Z",
     extra={"must_be": "a non-empty topic without the MQTT wildcards + #, empty levels (a leading, trailing or double /), "
-                      "control characters or a leading $"},
+                      "control characters or a leading $", "printable": True},
 )]
 DeviceId = Annotated[str, Meta(
     pattern=rf"\A[^\s+#/{_CTL}]+\Z",
-    extra={"must_be": "a non-empty name without spaces, control characters or the MQTT characters + # /"},
+    extra={"must_be": "a non-empty name without spaces, control characters or the MQTT characters + # /", "printable": True},
 )]
 # "default", "2", "USB" (a name part) and "file:PATH" are all non-blank strings; the only
 # malformed ones are blank or a file: without a path.

@@ -220,7 +220,7 @@ def test_null_for_a_required_leaf(write, key):
 # Out-of-range values of every constrained leaf. The leaves with no range are listed in
 # UNCONSTRAINED, so a new field fails test_every_leaf_is_classified until it is added to one.
 OUT_OF_RANGE: dict[str, list[object]] = {
-    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b", "a\0b", "a\x1bb"],
+    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b", "a\0b", "a\x1bb", "a\u200bb"],
     "model": ["", " "],
     "hop_s": [0, -1.0, 60.001, 100],
     "log_level": ["verbose", "", "warn", "critical"],
@@ -234,7 +234,7 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "audio.retry_max_s": [0, -1, 1e10],
     "mqtt.host": ["", "  "],
     "mqtt.port": [0, 65536, -1],
-    "mqtt.topic_prefix": ["", "a/b", "a+", "#", "$SYS", "a\0b"],  # the broker drops $ topics
+    "mqtt.topic_prefix": ["", "a/b", "a+", "#", "$SYS", "a\0b", "a\u00a0b"],  # the broker drops $ topics
     "mqtt.client_id": ["", " "],
     "mqtt.password_file": ["", " "],
     "mqtt.tls.ca_file": [""],
@@ -244,7 +244,7 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "mqtt.qos": [-1, 3],
     "mqtt.state_interval_s": [0, -1],
     "mqtt.status_interval_s": [0, -1],
-    "mqtt.discovery_prefix": ["", "home+assistant", "a/#", "homeassistant/", "/ha", "home//assistant", "$SYS", "h\0a"],
+    "mqtt.discovery_prefix": ["", "home+assistant", "a/#", "homeassistant/", "/ha", "home//assistant", "$SYS", "h\0a", "h\ue000a"],
     "mqtt.event_queue_size": [0, -1],
     "mqtt.reconnect_min_s": [0, -1, 1e10],
     "mqtt.reconnect_max_s": [0, -1, 1e10],
