@@ -77,8 +77,9 @@ def declared(tp: Any) -> Declared:
         else:
             break
     merged: dict[str, Any] = {}
-    for m in metas:
-        merged.update({k: getattr(m, k) for k in _META_KEYS if getattr(m, k) is not None})
+    for m in metas:  # the outer layers last: a field's own Meta over its type's
+        extra = {**merged.get("extra", {}), **(m.extra or {})}
+        merged.update({k: getattr(m, k) for k in _META_KEYS if getattr(m, k) is not None}, extra=extra)
     return Declared(tp, Meta(**merged), optional)
 
 
