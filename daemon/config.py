@@ -7,30 +7,27 @@ far more than a refusal to start. So every key must be known, every value must h
 the right type and range, and every problem is one line that names the file and the
 dotted key (``config /etc/genred/config.yaml: mqtt.port: must be ...``).
 
-The conversion walks the dataclasses in `settings` generically, so a new field needs
-no code here unless it has a range (`_RULES`) or a relation to another field
-(`_check_relations`).
+What each key accepts is declared in `settings` and checked by msgspec; this module
+reads the YAML, applies the command line, words msgspec's errors (`_message`) and checks
+the rules between fields (`_check_relations`). A new key needs no code here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import functools
 import logging
-import math
 import os
 import re
-import types
-import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from genred.dsp.errors import GenredError, one_line
-from genred.dsp.smoothing import SMOOTHING_RANGES, music_thresholds_problem
+from genred.dsp.schema import Problem, base_of, extra, fields, is_optional, leaves, locate, requirement, struct_of
+from genred.dsp.smoothing import music_thresholds_problem
 
 from .settings import MqttSettings, Settings
 
@@ -41,118 +38,18 @@ DEFAULT_CONFIG_PATH = Path("/etc/genred/config.yaml")
 # Where an override came from, in place of a file name in messages.
 COMMAND_LINE = "(command line)"
 # Values of these keys never appear in messages or in `check_config`'s output.
-_SECRET_KEYS = frozenset({"mqtt.password"})
+_SECRET_KEYS = frozenset(k for k, f in leaves(Settings).items() if extra(f.type).get("secret"))
+# Text that must be printable (str.isprintable): topics and names.
+_PRINTABLE = {k: f for k, f in leaves(Settings).items() if extra(f.type).get("printable")}
 _MASK = "***"
 # A `password:` key in a YAML line (block or flow style) and the first character of its value.
 _SECRET_LINE = re.compile(r"(?:^|[\s{,])password\s*:\s*(\S?)")
 _YAML_MEANING = {"*": "alias", "!": "tag", "&": "anchor"}
-_MQTT_WILDCARDS = "+#"
 
 
 class ConfigError(GenredError):
     """A config file or override that cannot be used; the message is one line naming
     the file (or the command line) and the dotted key."""
-
-
-# -- rules: what each leaf accepts beyond its type --------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Rule:
-    what: str  # completes "must be ...", and names the type too
-    ok: Callable[[Any], bool]
-    normalise: Callable[[Any], Any] | None = None
-
-
-def _nonblank(v: str) -> bool:
-    return bool(v.strip())
-
-
-def _topic_chars(v: str) -> bool:
-    # MQTT forbids U+0000 in topics; other control characters only break logs and dashboards.
-    return _nonblank(v) and v.isprintable()
-
-
-def _topic_level(v: str) -> bool:
-    return _topic_chars(v) and not any(c in v for c in _MQTT_WILDCARDS + "/")
-
-
-def _topic_root(v: str) -> bool:
-    # Brokers reserve topics starting with $ ($SYS): publishes there are dropped.
-    return not v.startswith("$")
-
-
-def _discovery_prefix(v: str) -> bool:
-    return (_topic_chars(v) and _topic_root(v) and not any(c in v for c in _MQTT_WILDCARDS)
-            and all(v.split("/")))  # an empty level: a leading, trailing or double /
-
-
-def _audio_source(v: str) -> bool:
-    # "default", "2", "USB" (a name part) and "file:PATH" are all non-blank strings;
-    # the only malformed ones are blank or a file: without a path.
-    if v.startswith("file:"):
-        return _nonblank(v[len("file:"):])
-    return _nonblank(v)
-
-
-_SECONDS_POSITIVE = _Rule("a number of seconds > 0", lambda v: v > 0)
-# Waits and timeouts: an hour is already absurd, and beyond threading.TIMEOUT_MAX a
-# wait raises OverflowError in the thread that retries (which then stays dead).
-_SECONDS_WAIT = _Rule("a number of seconds in (0, 3600]", lambda v: 0 < v <= 3600)
-_PATH = _Rule("a non-empty path", _nonblank)
-_LOG_LEVELS = ("debug", "info", "warning", "error")
-
-_RULES: dict[str, _Rule] = {
-    "device_id": _Rule(
-        "a non-empty name without spaces, control characters or the MQTT characters + # /",
-        lambda v: _topic_level(v) and not any(c.isspace() for c in v),
-    ),
-    "model": _PATH,
-    "hop_s": _Rule("a number of seconds in (0, 60]", lambda v: 0 < v <= 60),
-    "log_level": _Rule(
-        "one of " + ", ".join(_LOG_LEVELS), lambda v: v in _LOG_LEVELS, normalise=str.lower
-    ),
-    "audio.source": _Rule(
-        "'default', a device index, part of a device name, or file:PATH", _audio_source
-    ),
-    "audio.sample_rate_hz": _Rule("an integer 8000..192000", lambda v: 8000 <= v <= 192000),
-    "audio.channels": _Rule("an integer 1..32", lambda v: 1 <= v <= 32),
-    "audio.block_s": _Rule("a number of seconds in (0, 1]", lambda v: 0 < v <= 1),
-    # The ring buffer is allocated whole at start: 300 s of 48 kHz stereo is 110 MiB.
-    "audio.buffer_s": _Rule("a number of seconds in (0, 300]", lambda v: 0 < v <= 300),
-    "audio.no_audio_timeout_s": _SECONDS_WAIT,
-    "audio.retry_min_s": _SECONDS_WAIT,
-    "audio.retry_max_s": _SECONDS_WAIT,
-    "mqtt.host": _Rule("a non-empty host name", _nonblank),
-    "mqtt.port": _Rule("an integer 1..65535", lambda v: 1 <= v <= 65535),
-    "mqtt.topic_prefix": _Rule(
-        "a non-empty topic level without the MQTT characters + # /, control characters or a leading $",
-        lambda v: _topic_level(v) and _topic_root(v),
-    ),
-    "mqtt.client_id": _Rule("a non-empty string", _nonblank),
-    "mqtt.password_file": _PATH,
-    "mqtt.tls.ca_file": _PATH,
-    "mqtt.tls.cert_file": _PATH,
-    "mqtt.tls.key_file": _PATH,
-    # MQTT's keepalive is a 16-bit field; under 5 s a busy Pi would time out spuriously.
-    "mqtt.keepalive_s": _Rule("an integer 5..65535", lambda v: 5 <= v <= 65535),
-    "mqtt.qos": _Rule("0, 1 or 2", lambda v: 0 <= v <= 2),
-    "mqtt.state_interval_s": _SECONDS_POSITIVE,
-    "mqtt.status_interval_s": _SECONDS_POSITIVE,
-    "mqtt.discovery_prefix": _Rule(
-        "a non-empty topic without the MQTT wildcards + #, empty levels (a leading, trailing or double /), "
-        "control characters or a leading $",
-        _discovery_prefix,
-    ),
-    "mqtt.event_queue_size": _Rule("an integer >= 1", lambda v: v >= 1),
-    "mqtt.reconnect_min_s": _SECONDS_WAIT,
-    "mqtt.reconnect_max_s": _SECONDS_WAIT,
-    # The smoother's own ranges (a config that loads but then kills the daemon at start
-    # is worse than a refusal that names the key).
-    **{f"smoothing.{name}": _Rule(what, ok) for name, (what, ok) in SMOOTHING_RANGES.items()},
-}
-
-_TYPE_WORDS: dict[type, str] = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -198,64 +95,6 @@ def _show(value: Any, *, secret: bool = False) -> str:
 # -- conversion ----------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
-    """``X | None`` -> (X, True); ``X`` -> (X, False)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1:
-            raise TypeError(f"unsupported settings type {hint!r}: only X | None unions")
-        return args[0], True
-    return hint, False
-
-
-def _leaf(key: str, hint: Any, value: Any, ctx: _Context) -> Any:
-    base, optional = _unwrap_optional(hint)
-    if base not in _TYPE_WORDS:
-        raise TypeError(f"unsupported settings type {hint!r} for {key}")
-    rule = _RULES.get(key)
-    what = rule.what if rule else _TYPE_WORDS[base]
-
-    def bad(wrong_type: bool = True) -> ConfigError:
-        # "or null" and "quote it" only help when the kind of value is wrong.
-        or_null = " or null" if optional and wrong_type else ""
-        quote = " (quote it)" if wrong_type and base is str and isinstance(value, (bool, int, float)) else ""
-        return ctx.error(key, f"must be {what}{or_null}{quote}, not {_show(value, secret=key in _SECRET_KEYS)}")
-
-    if value is None:
-        if optional:
-            return None
-        raise bad()
-    if isinstance(value, os.PathLike) and base is str:  # overrides may pass a Path
-        value = os.fspath(value)
-    if base is bool:
-        if not isinstance(value, bool):
-            raise bad()
-    elif base is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad()
-    elif base is float:
-        # An int is a fine float ("buffer_s: 30"); a bool or a string is not.
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise bad()
-        value = float(value)
-    elif base is str:
-        if key == "audio.source" and isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-            value = str(value)  # "source: 2", a device index, is what people write
-        elif not isinstance(value, str):
-            raise bad()
-    if rule is not None:
-        if rule.normalise is not None:
-            value = rule.normalise(value)
-        if not rule.ok(value):
-            raise bad(wrong_type=False)
-    return value
-
-
 def _close_hint(name: str, names: list[str]) -> str | None:
     if "." in name:
         # `mqtt.port: 1884` at the top level: right key, wrong shape.
@@ -266,33 +105,84 @@ def _close_hint(name: str, names: list[str]) -> str | None:
     return f"did you mean {match[0]}?" if match else None
 
 
-def _build(cls: type, raw: Any, prefix: str, ctx: _Context) -> Any:
-    """A dataclass from a mapping, recursively; ``prefix`` is the dotted path so far."""
-    if raw is None:
-        return cls()  # "audio:" with every key commented out: all defaults
-    if not isinstance(raw, Mapping):
-        where = prefix.rstrip(".")
+def _drop_empty_sections(node: dict[Any, Any], cls: type[msgspec.Struct] = Settings) -> None:
+    """``audio:`` with every key commented out (null) means all of audio's defaults."""
+    for name, f in fields(cls).items():
+        inner = struct_of(f.type)
+        if inner is not None and name in node:
+            if node[name] is None:
+                del node[name]
+            elif isinstance(node[name], dict):
+                _drop_empty_sections(node[name], inner)
+
+
+def _in_schema_order(node: dict[Any, Any], cls: type[msgspec.Struct] = Settings) -> dict[Any, Any]:
+    """``node`` with unknown keys first, then the fields in their declared order: msgspec
+    names the first problem it meets, and a typo'd key explains the rest best."""
+    known = fields(cls)
+    out = {k: v for k, v in node.items() if not isinstance(k, str) or k not in known}
+    for name, f in known.items():
+        if name in node:
+            inner = struct_of(f.type)
+            value = node[name]
+            out[name] = _in_schema_order(value, inner) if inner is not None and isinstance(value, dict) else value
+    return out
+
+
+def _normalise(raw: dict[Any, Any]) -> None:
+    """What people write that means a valid value, made that value, in place."""
+    _drop_empty_sections(raw)
+    if isinstance(raw.get("log_level"), str):
+        raw["log_level"] = raw["log_level"].lower()  # "INFO" as well
+    audio = raw.get("audio")
+    if isinstance(audio, dict):
+        source = audio.get("source")
+        if isinstance(source, int) and not isinstance(source, bool) and source >= 0:
+            audio["source"] = str(source)  # "source: 2", a device index, is what people write
+
+
+def _message(p: Problem, ctx: _Context) -> ConfigError:
+    """msgspec's complaint about the settings, as one line naming the origin and the key."""
+    where = ".".join(p.path)
+    if p.kind in ("type", "range"):
+        # "or null" and "quote it" only help when the kind of value is wrong.
+        wrong_type = p.kind == "type"
+        or_null = " or null" if wrong_type and is_optional(p.declared) else ""
+        quote = " (quote it)" if wrong_type and base_of(p.declared) is str and isinstance(p.value, (bool, int, float)) else ""
+        value = float(p.value) if base_of(p.declared) is float and not wrong_type else p.value  # "0" is 0.0 s
+        shown = _show(value, secret=p.key in _SECRET_KEYS)
+        return ctx.error(p.key, f"must be {p.requirement}{or_null}{quote}, not {shown}")
+    if p.kind == "unknown":
+        name = p.keys[0]
+        # A key with a line break or a control character is shown quoted: one line.
+        label = name if isinstance(name, str) and name.isprintable() else _show(name)
+        return ctx.unknown(f"{where}.{label}" if where else label, _close_hint(label, list(fields(p.record))))
+    if p.kind == "mapping":
         if not where:
-            raise ConfigError(f"config {ctx.file_label}: must be a mapping of settings at the top level, not {_show(raw)}")
-        raise ctx.error(where, f"must be a mapping of settings (key: value lines), not {_show(raw)}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for name in raw:
-        if not isinstance(name, str) or name not in fields:
-            # A key with a line break or a control character is shown quoted: one line.
-            label = name if isinstance(name, str) and name.isprintable() else _show(name)
-            raise ctx.unknown(prefix + label, _close_hint(label, list(fields)))
-    hints = _hints(cls)
-    kwargs: dict[str, Any] = {}
-    for name in fields:
-        if name not in raw:
-            continue
-        key = prefix + name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, raw[name], key + ".", ctx)
-        else:
-            kwargs[name] = _leaf(key, hint, raw[name], ctx)
-    return cls(**kwargs)
+            return ConfigError(f"config {ctx.file_label}: must be a mapping of settings at the top level, not {_show(p.value)}")
+        return ctx.error(where, f"must be a mapping of settings (key: value lines), not {_show(p.value)}")
+    return ConfigError(f"config {ctx.origin(where)}: {where + ': ' if where else ''}{p.detail}")  # no such rule yet
+
+
+def _build(raw: Any, ctx: _Context) -> Settings:
+    if raw is None:
+        raw = {}
+    if isinstance(raw, dict):
+        _normalise(raw)
+        raw = _in_schema_order(raw)
+    try:
+        return msgspec.convert(raw, Settings)
+    except msgspec.ValidationError as exc:
+        raise _message(locate(exc, raw, Settings), ctx) from None
+
+
+def _check_printable(s: Settings, ctx: _Context) -> None:
+    for key, f in _PRINTABLE.items():
+        value: Any = s
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is not None and not value.isprintable():
+            raise ctx.error(key, f"must be {requirement(f.type, f.name)}, not {_show(value)}")
 
 
 def _check_relations(s: Settings, ctx: _Context) -> None:
@@ -437,7 +327,7 @@ def _apply_overrides(raw: Any, overrides: Mapping[str, object]) -> tuple[Any, se
                 break  # the file's section is malformed; its own error says so
             node = child
         else:
-            node[leaf] = value
+            node[leaf] = os.fspath(value) if isinstance(value, os.PathLike) else value  # --model may be a Path
             applied.add(key)
     return raw, applied
 
@@ -460,7 +350,8 @@ def load_settings(path: str | Path | None, overrides: Mapping[str, object] | Non
         label = str(path)
     raw, cli_keys = _apply_overrides(raw, overrides or {})
     ctx = _Context(label, cli_keys)
-    settings = _build(Settings, raw, "", ctx)
+    settings = _build(raw, ctx)
+    _check_printable(settings, ctx)
     _check_relations(settings, ctx)
     if cli_keys:
         _LOG.debug("command-line overrides: %s", ", ".join(sorted(cli_keys)))
@@ -469,7 +360,7 @@ def load_settings(path: str | Path | None, overrides: Mapping[str, object] | Non
 
 def settings_dict(settings: Settings, *, mask_secrets: bool = True) -> dict[str, Any]:
     """Settings as nested plain data (for YAML or JSON), secrets masked when set."""
-    data = dataclasses.asdict(settings)
+    data: dict[str, Any] = msgspec.to_builtins(settings)
     if mask_secrets:
         for key in _SECRET_KEYS:
             *parents, leaf = key.split(".")

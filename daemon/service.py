@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO, TYPE_CHECKING, Any
 
+import msgspec
 import numpy as np
 
 from genred.dsp.classifier import TfliteClassifier
@@ -49,9 +50,9 @@ def device_id_of(settings: Settings) -> str:
 def smoother_params(settings: Settings, classifier: TfliteClassifier) -> SmootherParams:
     """The model's measured smoothing defaults, with the config's overrides on top."""
     base = SmootherParams.from_dict(classifier.metadata.smoothing) if classifier.metadata.smoothing else SmootherParams()
-    overrides = {k: v for k, v in dataclasses.asdict(settings.smoothing).items() if v is not None}
+    overrides = {k: v for k, v in msgspec.structs.asdict(settings.smoothing).items() if v is not None}
     try:
-        return dataclasses.replace(base, **overrides)
+        return msgspec.structs.replace(base, **overrides)
     except ValueError as exc:  # a pair split between the config and the model (music_on/off)
         from .config import ConfigError
 

@@ -86,17 +86,18 @@ counts as music and nothing below applies)
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from msgspec import Meta
 
 from .labels import label_probabilities
 from .music_gate import TIME_EPS_S, MusicGate, ema_weight
+from .schema import FLOAT_MAX, Params, decode, to_plain
 
 _LOG = logging.getLogger(__name__)
 
@@ -105,22 +106,16 @@ STATUS_SILENCE = "silence"
 STATUS_UNCERTAIN = "uncertain"
 STATUS_NO_MUSIC = "no_music"
 
-# The one definition of what each smoothing parameter may be: SmootherParams checks
-# it, and the daemon's config names the key with the same words. Each entry completes
-# "<name> must be ...". tau_s > 0: the smoother divides by it. A window's level is at
-# most about 0 dBFS, so a silence threshold at or above 0 would silence everything.
-SMOOTHING_RANGES: dict[str, tuple[str, Callable[[float], bool]]] = {
-    "tau_s": ("a number of seconds > 0", lambda v: v > 0),
-    "switch_margin": ("a number in [0, 1)", lambda v: 0 <= v < 1),
-    "switch_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
-    "confidence_floor": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
-    "silence_db": ("a level in dB below 0", lambda v: v < 0),
-    "music_tau_s": ("a number of seconds > 0", lambda v: v > 0),
-    "music_on": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
-    "music_off": ("a number in [0, 1]", lambda v: 0 <= v <= 1),
-    "music_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
-    "no_music_hold_s": ("a number of seconds >= 0", lambda v: v >= 0),
-}
+# What each smoothing parameter may be, declared once: SmootherParams and the daemon's
+# config (its SmoothingSettings) use these types. tau_s > 0: the
+# smoother divides by it. A window's level is at most about 0 dBFS, so a silence
+# threshold at or above 0 would silence everything. Every bound refuses NaN; FLOAT_MAX
+# refuses inf where no other upper bound does.
+TimeConstant = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
+HoldTime = Annotated[float, Meta(ge=0, le=FLOAT_MAX)]
+Margin = Annotated[float, Meta(ge=0, lt=1)]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+SilenceLevel = Annotated[float, Meta(ge=-FLOAT_MAX, lt=0)]
 
 
 def music_thresholds_problem(music_on: float, music_off: float) -> str | None:
@@ -131,54 +126,36 @@ def music_thresholds_problem(music_on: float, music_off: float) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class SmootherParams:
+class SmootherParams(Params, frozen=True, forbid_unknown_fields=True):
     """Parameters of :class:`Smoother` (see the module docstring for semantics)."""
 
-    tau_s: float = 4.0  # time constant of the EMA of probabilities
-    switch_margin: float = 0.10  # a challenger must lead the current genre by this ...
-    switch_hold_s: float = 3.0  # ... continuously for at least this long to take over
-    confidence_floor: float = 0.40  # smoothed top probability below this -> "uncertain"
-    silence_db: float = -55.0  # window level (dB) below this -> "silence"
-    music_tau_s: float = 3.0  # time constant of the EMA of the music probability
-    music_on: float = 0.6  # smoothed P(music) >= this ...
-    music_off: float = 0.35  # ... or < this ...
-    music_hold_s: float = 2.0  # ... this long to turn music on ...
-    no_music_hold_s: float = 8.0  # ... or this long to turn it off
+    tau_s: Annotated[TimeConstant, Meta(description="time constant of the EMA of probabilities")] = 4.0
+    switch_margin: Annotated[Margin, Meta(description="a challenger must lead the current genre by this ...")] = 0.10
+    switch_hold_s: Annotated[HoldTime, Meta(description="... continuously for at least this long to take over")] = 3.0
+    confidence_floor: Annotated[Probability, Meta(description='smoothed top probability below this: "uncertain"')] = 0.40
+    silence_db: Annotated[SilenceLevel, Meta(description='window level (dB) below this: "silence"')] = -55.0
+    music_tau_s: Annotated[TimeConstant, Meta(description="time constant of the EMA of the music probability")] = 3.0
+    music_on: Annotated[Probability, Meta(description="smoothed P(music) >= this ...")] = 0.6
+    music_off: Annotated[Probability, Meta(description="... or < this ...")] = 0.35
+    music_hold_s: Annotated[HoldTime, Meta(description="... this long to turn music on ...")] = 2.0
+    no_music_hold_s: Annotated[HoldTime, Meta(description="... or this long to turn it off")] = 8.0
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{f.name} must be a number, not {value!r}")
-            if not math.isfinite(value):
-                raise ValueError(f"{f.name} must be finite, not {value!r}")
-        for name, (what, ok) in SMOOTHING_RANGES.items():
-            value = getattr(self, name)
-            if not ok(value):
-                raise ValueError(f"{name} must be {what}, not {value}")
+        super().__post_init__()
         problem = music_thresholds_problem(self.music_on, self.music_off)
         if problem is not None:
             raise ValueError(f"music_off must be {problem}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_plain(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SmootherParams:
+    def from_dict(cls, data: Any) -> SmootherParams:
         """Build from a mapping. Missing keys take their defaults; unknown keys are a
         ValueError that names them (a typo must not silently fall back to a default).
         """
-        if not isinstance(data, dict):
-            raise ValueError(f"smoothing: expected an object, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(str(k) for k in set(data) - names)
-        if unknown:
-            raise ValueError(f"smoothing: unknown key(s) {', '.join(unknown)}")
-        try:
-            return cls(**data)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"smoothing: {exc}") from None
+        params: SmootherParams = decode(data, cls, "smoothing")
+        return params
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 import sys
 import typing
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 
@@ -20,23 +20,16 @@ from genred.daemon.config import (
     resolve_password,
 )
 from genred.daemon.settings import MqttSettings, Settings
+from genred.dsp import schema
 from conftest import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "config.example.yaml"
 
 
-def _leaves(cls: type = Settings, prefix: str = "") -> list[tuple[str, typing.Any]]:
-    """(dotted key, type hint) of every leaf field, walking nested dataclasses."""
-    hints = typing.get_type_hints(cls)
-    out: list[tuple[str, typing.Any]] = []
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            out += _leaves(hint, prefix + f.name + ".")
-        else:
-            out.append((prefix + f.name, hint))
-    return out
+def _leaves() -> list[tuple[str, typing.Any]]:
+    """(dotted key, declared type) of every leaf field, from the schema."""
+    return [(key, f.type) for key, f in schema.leaves(Settings).items()]
 
 
 LEAVES = _leaves()
@@ -44,8 +37,7 @@ LEAF_KEYS = [k for k, _ in LEAVES]
 
 
 def _base(hint: typing.Any) -> type:
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
+    return schema.base_of(hint)
 
 
 def _nest(key: str, value: object) -> dict:
@@ -93,10 +85,10 @@ def test_minimum_config(write):
     path = write("device_id: kitchen\naudio:\n  source: USB\nmqtt:\n  host: broker.lan\n  port: 8883\n")
     s = load_settings(str(path))  # a str path works too
     assert (s.device_id, s.audio.source, s.mqtt.host, s.mqtt.port) == ("kitchen", "USB", "broker.lan", 8883)
-    assert dataclasses.replace(
+    assert msgspec.structs.replace(
         s, device_id=None,
-        audio=dataclasses.replace(s.audio, source="default"),
-        mqtt=dataclasses.replace(s.mqtt, host="localhost", port=1883),
+        audio=msgspec.structs.replace(s.audio, source="default"),
+        mqtt=msgspec.structs.replace(s.mqtt, host="localhost", port=1883),
     ) == Settings()
 
 
@@ -144,6 +136,17 @@ def test_example_file_documents_every_key():
     header = "\n".join(lines[: next(i for i, ln in enumerate(lines) if ln and not ln.startswith("#"))])
     for must in ("device_id:", "source:", "host:", "port:", "genred check-config"):
         assert must in header, must
+
+
+@pytest.mark.parametrize("key", LEAF_KEYS)
+def test_example_file_shows_each_schema_field_with_its_default(key):
+    """A key added to the schema fails here, naming it, until the example documents it."""
+    node = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    for part in key.split("."):
+        assert isinstance(node, dict) and part in node, f"{key} is not in {EXAMPLE.name}"
+        node = node[part]
+    default = schema.leaves(Settings)[key].default
+    assert node == default and type(node) is type(default), f"{key}: {node!r} in {EXAMPLE.name}, default {default!r}"
 
 
 # -- unknown keys -----------------------------------------------------------------------------
@@ -209,7 +212,7 @@ def test_wrong_type_names_the_key(write, key, bad):
     assert message.startswith(f"config {path}: {key}: must be "), message
 
 
-@pytest.mark.parametrize("key", [k for k, h in LEAVES if type(None) not in typing.get_args(h)])
+@pytest.mark.parametrize("key", [k for k, h in LEAVES if not schema.is_optional(h)])
 def test_null_for_a_required_leaf(write, key):
     assert f": {key}: must be " in _error(write(_nest(key, None)))
 
@@ -217,7 +220,7 @@ def test_null_for_a_required_leaf(write, key):
 # Out-of-range values of every constrained leaf. The leaves with no range are listed in
 # UNCONSTRAINED, so a new field fails test_every_leaf_is_classified until it is added to one.
 OUT_OF_RANGE: dict[str, list[object]] = {
-    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b", "a\0b", "a\x1bb"],
+    "device_id": ["", "  ", "living room", "a/b", "a+b", "a#b", "a\0b", "a\x1bb", "a\u200bb"],
     "model": ["", " "],
     "hop_s": [0, -1.0, 60.001, 100],
     "log_level": ["verbose", "", "warn", "critical"],
@@ -231,7 +234,7 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "audio.retry_max_s": [0, -1, 1e10],
     "mqtt.host": ["", "  "],
     "mqtt.port": [0, 65536, -1],
-    "mqtt.topic_prefix": ["", "a/b", "a+", "#", "$SYS", "a\0b"],  # the broker drops $ topics
+    "mqtt.topic_prefix": ["", "a/b", "a+", "#", "$SYS", "a\0b", "a\u00a0b"],  # the broker drops $ topics
     "mqtt.client_id": ["", " "],
     "mqtt.password_file": ["", " "],
     "mqtt.tls.ca_file": [""],
@@ -241,7 +244,7 @@ OUT_OF_RANGE: dict[str, list[object]] = {
     "mqtt.qos": [-1, 3],
     "mqtt.state_interval_s": [0, -1],
     "mqtt.status_interval_s": [0, -1],
-    "mqtt.discovery_prefix": ["", "home+assistant", "a/#", "homeassistant/", "/ha", "home//assistant", "$SYS", "h\0a"],
+    "mqtt.discovery_prefix": ["", "home+assistant", "a/#", "homeassistant/", "/ha", "home//assistant", "$SYS", "h\0a", "h\ue000a"],
     "mqtt.event_queue_size": [0, -1],
     "mqtt.reconnect_min_s": [0, -1, 1e10],
     "mqtt.reconnect_max_s": [0, -1, 1e10],
@@ -265,8 +268,13 @@ UNCONSTRAINED = {
 def test_every_leaf_is_classified():
     assert set(OUT_OF_RANGE) | UNCONSTRAINED == set(LEAF_KEYS)
     assert not set(OUT_OF_RANGE) & UNCONSTRAINED
-    # and config's own table names only real keys
-    assert set(config_mod._RULES) <= set(LEAF_KEYS)
+    # and the constrained ones are exactly those whose declaration carries a range, a
+    # pattern or a set of values (the schema is the one table of rules)
+    def constrained(hint: typing.Any) -> bool:
+        d = schema.declared(hint)
+        return typing.get_origin(d.base) is typing.Literal or any(
+            getattr(d.meta, a) is not None for a in ("gt", "ge", "lt", "le", "pattern"))
+    assert {k for k, h in LEAVES if constrained(h)} == set(OUT_OF_RANGE)
 
 
 OUT_OF_RANGE_CASES = [(k, v) for k, values in OUT_OF_RANGE.items() for v in values]

@@ -23,6 +23,7 @@ import soundfile as sf
 import yaml
 from genred.daemon.config import ConfigError, load_settings
 from genred.daemon.settings import Settings
+from genred.dsp import schema
 from genred.dsp.audio import AudioInfo, audio_info, iter_blocks, read_audio
 from genred.dsp.bundle import ModelBundle, load_metadata
 from genred.dsp.errors import AudioError, GenredError, ModelError
@@ -266,17 +267,17 @@ def test_replay_cli_on_bad_files(tmp_path, reference_files, model_path, capsys, 
 
 # -- the config loader ------------------------------------------------------------------------
 
-_KEYS = {
-    "": ["device_id", "model", "hop_s", "log_level", "audio", "mqtt", "smoothing"],
-    "audio": ["source", "sample_rate_hz", "channels", "block_s", "buffer_s", "loop", "no_audio_timeout_s",
-              "retry_min_s", "retry_max_s"],
-    "mqtt": ["enabled", "host", "port", "topic_prefix", "client_id", "username", "password", "password_file", "tls",
-             "keepalive_s", "qos", "retain", "state_interval_s", "status_interval_s", "publish_probabilities",
-             "discovery", "discovery_prefix", "event_queue_size", "reconnect_min_s", "reconnect_max_s"],
-    "tls": ["enabled", "ca_file", "cert_file", "key_file", "insecure"],
-    "smoothing": ["tau_s", "switch_margin", "switch_hold_s", "confidence_floor", "silence_db",
-                  "music_tau_s", "music_on", "music_off", "music_hold_s", "no_music_hold_s"],
-}
+def _section_keys(cls: type = Settings, name: str = "") -> dict[str, list[str]]:
+    """Each section's keys ("" the top level), from the schema: a new key is fuzzed too."""
+    out = {name: list(schema.fields(cls))}
+    for key, f in schema.fields(cls).items():
+        inner = schema.struct_of(f.type)
+        if inner is not None:
+            out.update(_section_keys(inner, key))
+    return out
+
+
+_KEYS = _section_keys()
 _ALL_KEYS = sorted({k for ks in _KEYS.values() for k in ks})
 
 _SCALARS = st.one_of(

@@ -507,13 +507,15 @@ def test_as_dict_is_json_ready_and_keyed_by_label():
 
 def test_config_and_params_share_one_definition_of_the_ranges():
     """The daemon's config refuses exactly what SmootherParams refuses, in its words."""
-    from genred.daemon import config as config_mod
-    from genred.dsp.smoothing import SMOOTHING_RANGES
+    from genred.daemon.settings import SmoothingSettings
+    from genred.dsp import schema
 
     bad = {"tau_s": 0.0, "switch_margin": 1.0, "switch_hold_s": -1.0, "confidence_floor": 2.0, "silence_db": 1.0,
            "music_tau_s": 0.0, "music_on": 1.5, "music_off": -0.1, "music_hold_s": -1.0, "no_music_hold_s": -2.0}
-    assert set(bad) == set(SMOOTHING_RANGES)
-    for name, (what, _) in SMOOTHING_RANGES.items():
-        assert config_mod._RULES[f"smoothing.{name}"].what == what
+    params, config = schema.fields(SmootherParams), schema.fields(SmoothingSettings)
+    assert set(bad) == set(params) == set(config)
+    for name, f in params.items():
+        what = schema.requirement(f.type, name)
+        assert schema.requirement(config[name].type, name) == what
         with pytest.raises(ValueError, match=re.escape(f"{name} must be {what}")):
             SmootherParams(**{name: bad[name]})

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_metadata
@@ -181,7 +182,7 @@ def run(req: AccurateRequest) -> dict[str, Any]:
         "tensorflow": tf.__version__,
         "build_wall_s": round(time.perf_counter() - t0, 1),
     }
-    meta = dataclasses.replace(meta, training=training, metrics=metrics, genred_version=_version(),
+    meta = msgspec.structs.replace(meta, training=training, metrics=metrics, genred_version=_version(),
                                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     write_metadata(meta, json_path)
     load_metadata(tflite_path)  # the bundle we wrote must load

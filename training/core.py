@@ -9,7 +9,6 @@ model can be traced back to its data, split, seed and code.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import logging
@@ -19,6 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from genred.dsp.bundle import bundle_paths, load_metadata, write_metadata
 
@@ -198,7 +199,7 @@ def bundle_step(req: TrainRequest, split: DataSplit, feats: Features, teacher: T
         "python": platform.python_version(),
         "parameters": int(result.model.count_params()),
     }
-    meta = dataclasses.replace(
+    meta = msgspec.structs.replace(
         exported.meta, temperature=calibrated.temperature, smoothing=smoothing.params.to_dict(),
         training=training_info, metrics=metrics,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), genred_version=_version(),

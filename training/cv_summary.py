@@ -17,6 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from genred.dsp.bundle import ModelMetadata, write_metadata
@@ -127,7 +128,7 @@ def score_fold(f: FoldOutputs, others: list[FoldOutputs], labels: tuple[str, ...
 
     t, smoothing, fit_scores = cross_fit(others, labels, setup)
     cal = calibrate_step(f.classifier, f.raw, f.sets, temperature=t)
-    meta = dataclasses.replace(f.classifier.metadata, temperature=cal.temperature, smoothing=smoothing.to_dict(),
+    meta = msgspec.structs.replace(f.classifier.metadata, temperature=cal.temperature, smoothing=smoothing.to_dict(),
                                training={"cross_validation_fold": f.index, "temperature_and_smoothing_from_folds":
                                          [o.index for o in others], **{k: f.info[k] for k in ("train_tracks", "test_tracks")}})
     write_metadata(meta, f.folder / "model.json")

@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from genred.dsp.bundle import ModelMetadata, load_metadata, write_metadata
 from genred.dsp.smoothing import SmootherParams
 
@@ -131,12 +133,12 @@ def run_summary(args) -> dict[str, Any]:
     tried = []
     # With --gate, score those settings only (e.g. the shipped ones on a fold they were not chosen on).
     for setting in [parse_gate(args.gate)] if args.gate else gate_settings():
-        r = score_setting(allv, dataclasses.replace(base, **setting), meta.labels)
+        r = score_setting(allv, msgspec.structs.replace(base, **setting), meta.labels)
         latency = r["back_to_back"]["clean"]["median_latency_s"]["to_music"] or 0.0
         tried.append((round(r["worst_ratio"], 6), latency, setting, r))
     tried.sort(key=lambda row: (row[0], row[1]))
     chosen = tried[0][2]
-    params = dataclasses.replace(base, **chosen)
+    params = msgspec.structs.replace(base, **chosen)
     rows = []
     for name, sc in folds_scores.items():
         row = {"fold": name}

@@ -48,7 +48,7 @@ def tensor_specs(tflite: bytes) -> tuple[TensorSpec, TensorSpec]:
         scale, zp = detail["quantization"]
         if dtype == "int8":
             return TensorSpec(tuple(int(d) for d in detail["shape"]), "int8", float(scale), int(zp))
-        return TensorSpec(tuple(int(d) for d in detail["shape"]), dtype)
+        return TensorSpec(tuple(int(d) for d in detail["shape"]), dtype, 0.0, 0)
 
     return spec(ins[0]), spec(outs[0])
 

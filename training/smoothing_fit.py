@@ -16,9 +16,10 @@ all clips. The grid's best is chosen; ties go to the first in grid order.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from genred.dsp.smoothing import Smoother, SmootherParams
@@ -88,7 +89,7 @@ def fit_smoothing(
     table = []
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
-        params = replace(base, **dict(zip(keys, values)))
+        params = msgspec.structs.replace(base, **dict(zip(keys, values)))
         table.append((params, score_params(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {

@@ -11,7 +11,6 @@ another. (The results hold arrays and lists: frozen means not re-bound, not deep
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -221,7 +220,7 @@ def export_step(model, items: tuple[TrainItem, ...], labels: tuple[str, ...], cf
 def device_classifier(tflite_path: Path, meta: ModelMetadata) -> TfliteClassifier:
     """The device's classifier on ``tflite_path`` with ``meta``, as a device would read
     it back from its JSON (the round trip keeps every number what `genred evaluate` gets)."""
-    meta = ModelMetadata.from_dict(dataclasses.replace(meta).to_dict())
+    meta = ModelMetadata.from_dict(meta.to_dict())
     return TfliteClassifier(ModelBundle(Path(tflite_path), Path(tflite_path).with_suffix(".json"), meta))
 
 
