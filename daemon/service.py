@@ -91,8 +91,9 @@ class Daemon:
         self._audio_s = 0.0
         self._busy_s = 0.0
         self._inference_ms: deque[float] = deque(maxlen=300)
-        self._last_state_key: tuple[str, str | None] | None = None
-        self._last_genre: str | None = None
+        self._shown: tuple[str, str | None] | None = None  # (status, genre) last printed, for the next line
+        self._showing_no_audio = False
+        self._last_genre: str | None = None  # of the last event
         self._since_wall: str | None = None
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
@@ -195,11 +196,13 @@ class Daemon:
                 self.notifier.status(f"listening on {source.status().device}")
             if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
                 # First audio, audio after an outage (it does not join on to what came
-                # before), or the device came back at another rate: start afresh.
+                # before), or the device came back at another rate: start afresh. The
+                # new smoother's first window is a change, and its genre one from none.
                 self.pipeline = Pipeline(
                     self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
                     smoother_params=self.smoother_params,
                 )
+                self._last_genre = None
             results = self.pipeline.process(block)
             self._busy_s += time.perf_counter() - t0
             self._audio_s += block.shape[0] / source.sample_rate_hz
@@ -224,20 +227,22 @@ class Daemon:
                 self.publisher.publish_probabilities(
                     {"probabilities": _rounded(self.labels, r.probabilities), "level_db": round(r.level_db, 1), "at": _iso(now)}
                 )
-            key = (s.status, s.genre)
-            if key != self._last_state_key:
-                # Always on stdout (the journal under systemd), broker or not.
-                old = self._last_state_key
-                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(old)} -> {_describe(key)} ({s.confidence:.2f})\n")
-                self.out.flush()
-                self._last_state_key = key
-                self._since_wall = _iso(now)
+            if s.changed:  # the smoother decides; the first window of a stream is one
+                self._show(now, (s.status, s.genre), s.confidence)
                 self._publish_state(r)
-                if s.genre != self._last_genre:
-                    self._emit_event(self._last_genre, s.genre, s.confidence, now)
-                    self._last_genre = s.genre
             elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
                 self._publish_state(r)
+            if s.genre_changed:
+                self._emit_event(self._last_genre, s.genre, s.confidence, now)
+                self._last_genre = s.genre
+
+    def _show(self, now: float, pair: tuple[str, str | None], confidence: float) -> None:
+        """A new state: always on stdout (the journal under systemd), broker or not."""
+        self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._shown)} -> {_describe(pair)} ({confidence:.2f})\n")
+        self.out.flush()
+        self._shown = pair
+        self._showing_no_audio = pair[0] == NO_AUDIO
+        self._since_wall = _iso(now)
 
     def _no_audio_check(self) -> None:
         """While capture gives nothing, the state says so (status no_audio, no genre):
@@ -247,12 +252,8 @@ class Daemon:
         if self._presence.silent(now_mono, cap.state):
             self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
             now = time.time()
-            key = (NO_AUDIO, None)
-            if key != self._last_state_key:
-                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._last_state_key)} -> {NO_AUDIO} (0.00)\n")
-                self.out.flush()
-                self._last_state_key = key
-                self._since_wall = _iso(now)
+            if not self._showing_no_audio:  # (audio too short for a window may have come between outages)
+                self._show(now, (NO_AUDIO, None), 0.0)
             self._publish_no_audio()
             if self._last_genre is not None:
                 self._emit_event(self._last_genre, None, 0.0, now)
