@@ -140,7 +140,7 @@ class Daemon:
             _LOG.info("MQTT is off (mqtt.enabled: false): genre changes go to stdout only")
             return
         from .config import resolve_password
-        from .mqtt import MqttPublisher
+        from .mqtt.publisher import MqttPublisher
 
         factory = self._publisher_factory or MqttPublisher
         self.publisher = factory(

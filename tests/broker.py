@@ -323,7 +323,7 @@ class RecordingPublisher:
     """The real MqttPublisher, remembering each event and state the daemon hands it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from genred.daemon.mqtt import MqttPublisher
+        from genred.daemon.mqtt.publisher import MqttPublisher
 
         self._real = MqttPublisher(*args, **kwargs)
         self.events: list[dict] = []

@@ -18,7 +18,9 @@ import pytest
 from broker import (  # noqa: F401 - fixtures
     PASSWORD, USERNAME, Mosquitto, mosquitto, mosquitto_auth, mosquitto_persistent, mosquitto_tls, subscriber,
 )
-from genred.daemon.mqtt import MqttError, MqttPublisher, listen
+from genred.daemon.mqtt.client import MqttError
+from genred.daemon.mqtt.listen import listen
+from genred.daemon.mqtt.publisher import MqttPublisher
 from genred.daemon.settings import MqttSettings, TlsSettings
 
 DEVICE = "kitchen"
@@ -119,7 +121,7 @@ def test_discovery_can_be_off(mosquitto, subscriber, publisher):
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from genred.daemon.mqtt import MqttPublisher
+    from genred.daemon.mqtt.publisher import MqttPublisher
     from genred.daemon.settings import MqttSettings, TlsSettings
     p = MqttPublisher(MqttSettings(host="127.0.0.1", port=int(sys.argv[1]), keepalive_s=2), "kitchen")
     p.start()
@@ -403,15 +405,12 @@ def _warnings(caplog) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", ["close", "garbage", "silent"])
-def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, monkeypatch, mode):
-    import genred.daemon.mqtt as mqtt_mod
-
-    monkeypatch.setattr(mqtt_mod, "CONNACK_TIMEOUT_S", 0.5)  # for "silent": how long to wait for CONNACK
+def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, mode):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     server = NotABroker(mode)
     try:
         s = MqttSettings(host="127.0.0.1", port=server.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.2)
-        p = publisher(s)
+        p = publisher(s, connack_timeout_s=0.5)  # for "silent": how long to wait for CONNACK
         wait_until(lambda: server.accepted >= 3, timeout=40, what="three attempts")
         assert not p.counters()["connected"]
     finally:

@@ -112,7 +112,7 @@ def _render(template: str, payload: dict) -> str:
 
 
 def test_no_music_on_the_broker_in_home_assistant_and_listen(mosquitto, subscriber, make_bundle, write_wav, tmp_path):
-    from genred.daemon.mqtt import listen
+    from genred.daemon.mqtt.listen import listen
 
     path = write_wav("den.wav", _music_then_talk(), RATE_HZ)
     cfg = tmp_path / "config.yaml"
