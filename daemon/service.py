@@ -19,11 +19,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.classifier import Classifier, TfliteClassifier
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
 from . import __version__, resolve_model
+from .mqtt.api import NullPublisher, Publisher, PublisherFactory
+from .mqtt.payloads import EventPayload, InferenceMs, ProbabilitiesPayload, StatePayload, StatusPayload
 from .presence import NO_AUDIO, AudioPresence
 from .settings import Settings
 from .stats import ListeningMix
@@ -41,7 +43,7 @@ def device_id_of(settings: Settings) -> str:
     return settings.device_id or socket.gethostname().split(".")[0] or "genred"
 
 
-def smoother_params(settings: Settings, classifier: TfliteClassifier) -> SmootherParams:
+def smoother_params(settings: Settings, classifier: Classifier) -> SmootherParams:
     """The model's measured smoothing defaults, with the config's overrides on top."""
     base = SmootherParams.from_dict(classifier.metadata.smoothing) if classifier.metadata.smoothing else SmootherParams()
     overrides = {k: v for k, v in dataclasses.asdict(settings.smoothing).items() if v is not None}
@@ -58,7 +60,8 @@ class Daemon:
     """Owns the source, the pipeline and the publisher; `run(stop)` until stopped.
 
     ``source_factory`` and ``publisher_factory`` exist so tests can inject faults;
-    by default they are `open_source` and `MqttPublisher`.
+    by default they are `open_source` and `MqttPublisher` (`NullPublisher` when
+    ``mqtt.enabled`` is false).
     """
 
     def __init__(
@@ -66,13 +69,13 @@ class Daemon:
         settings: Settings,
         *,
         source_factory: Any = None,
-        publisher_factory: Any = None,
+        publisher_factory: PublisherFactory | None = None,
         notifier: Notifier | None = None,
         out: IO[str] | None = None,
     ) -> None:
         self.settings = settings
         self.device_id = device_id_of(settings)
-        self.classifier = TfliteClassifier.from_path(resolve_model(settings.model))
+        self.classifier: Classifier = TfliteClassifier.from_path(resolve_model(settings.model))
         self.labels = self.classifier.labels
         self.smoother_params = smoother_params(settings, self.classifier)
         if self.classifier.music_detector is None:
@@ -83,7 +86,7 @@ class Daemon:
         self._source_factory = source_factory
         self._publisher_factory = publisher_factory
         self.source: Any = None
-        self.publisher: Any = None
+        self.publisher: Publisher = NullPublisher()  # until run() starts the real one
         self.pipeline: Pipeline | None = None
         self.mix = ListeningMix(self.labels)
         self._started_mono = time.monotonic()
@@ -128,9 +131,8 @@ class Daemon:
             self.notifier.stopping()
             if self.source is not None:
                 self.source.stop(timeout_s=1.0)
-            if self.publisher is not None:
-                self._publish_status()
-                self.publisher.stop(timeout_s=2.0)
+            self._publish_status()
+            self.publisher.stop(timeout_s=2.0)
             self.notifier.close()
         return 1 if self._worker_error is not None or self._source_failed else 0
 
@@ -142,7 +144,7 @@ class Daemon:
         from .config import resolve_password
         from .mqtt.publisher import MqttPublisher
 
-        factory = self._publisher_factory or MqttPublisher
+        factory: PublisherFactory = self._publisher_factory or MqttPublisher
         self.publisher = factory(
             mqtt, self.device_id, password=resolve_password(mqtt),
             model_name=self.classifier.metadata.name, sw_version=__version__,
@@ -223,10 +225,10 @@ class Daemon:
             self._inference_ms.append(r.inference_ms)
             s = r.state
             self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, dt.date.today())
-            if self.publisher is not None and self.settings.mqtt.publish_probabilities:
-                self.publisher.publish_probabilities(
-                    {"probabilities": _rounded(self.labels, r.probabilities), "level_db": round(r.level_db, 1), "at": _iso(now)}
-                )
+            if self.settings.mqtt.publish_probabilities:
+                self.publisher.publish(ProbabilitiesPayload(
+                    probabilities=_rounded(self.labels, r.probabilities), level_db=round(r.level_db, 1), at=_iso(now),
+                ))
             if s.changed:  # the smoother decides; the first window of a stream is one
                 self._show(now, (s.status, s.genre), s.confidence)
                 self._publish_state(r)
@@ -265,8 +267,7 @@ class Daemon:
         self._send_state(None, 0.0, NO_AUDIO, np.zeros(len(self.labels)), None)  # probabilities as in silence
 
     def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
-        if self.publisher is not None:
-            self.publisher.publish_event({"from": old, "to": new, "confidence": round(confidence, 4), "at": _iso(now)})
+        self.publisher.publish(EventPayload(from_genre=old, to_genre=new, confidence=round(confidence, 4), at=_iso(now)))
 
     def _publish_state(self, r: WindowResult) -> None:
         s = r.state
@@ -276,47 +277,44 @@ class Daemon:
                     music_probability: float | None) -> None:
         """The one shape of the retained state, whatever decided it (the smoother, or capture's silence)."""
         self._last_state_pub = time.monotonic()
-        if self.publisher is None:
-            return
-        self.publisher.publish_state({
-            "genre": genre,
-            "confidence": round(confidence, 4),
-            "status": status,
-            "since": self._since_wall,
-            "probabilities": _rounded(self.labels, probabilities),
-            "music_probability": None if music_probability is None else round(music_probability, 4),
-            "model": self.classifier.metadata.name,
-        })
+        self.publisher.publish(StatePayload(
+            genre=genre,
+            confidence=round(confidence, 4),
+            status=status,
+            since=self._since_wall,
+            probabilities=_rounded(self.labels, probabilities),
+            music_probability=None if music_probability is None else round(music_probability, 4),
+            model=self.classifier.metadata.name,
+        ))
 
     def _periodic(self) -> None:
-        if self.publisher is None:
-            return
         if time.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
             self._publish_status()
 
     def _publish_status(self) -> None:
         self._last_status_pub = time.monotonic()
-        self.publisher.publish_status(self.status())
-        self.publisher.publish_stats(self.mix.snapshot(dt.date.today()))
+        self.publisher.publish(self.status())
+        self.publisher.publish(self.mix.snapshot(dt.date.today()))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPayload:
         cap = self.source.status() if self.source is not None else None
         ms = np.asarray(self._inference_ms) if self._inference_ms else None
-        return {
-            "version": __version__,
-            "uptime_s": round(time.monotonic() - self._started_mono, 1),
-            "model": self.classifier.metadata.name,
-            "capture": dataclasses.asdict(cap) if cap is not None else None,
-            "input_rate_hz": self.pipeline.input_rate_hz if self.pipeline else None,
-            "model_rate_hz": self.classifier.metadata.front_end.sample_rate_hz,
-            "hop_s": round(self.pipeline.hop_s, 3) if self.pipeline else None,
-            "windows": self._windows,
-            "audio_s": round(self._audio_s, 1),
-            "inference_ms": {"mean": round(float(ms.mean()), 2), "p95": round(float(np.percentile(ms, 95)), 2)} if ms is not None else None,
+        return StatusPayload(
+            version=__version__,
+            uptime_s=round(time.monotonic() - self._started_mono, 1),
+            model=self.classifier.metadata.name,
+            capture=dataclasses.asdict(cap) if cap is not None else None,
+            input_rate_hz=self.pipeline.input_rate_hz if self.pipeline else None,
+            model_rate_hz=self.classifier.metadata.front_end.sample_rate_hz,
+            hop_s=round(self.pipeline.hop_s, 3) if self.pipeline else None,
+            windows=self._windows,
+            audio_s=round(self._audio_s, 1),
+            inference_ms=InferenceMs(mean=round(float(ms.mean()), 2), p95=round(float(np.percentile(ms, 95)), 2))
+            if ms is not None else None,
             # Audio seconds per second of processing: how far from falling behind we are.
-            "realtime_factor": round(self._audio_s / self._busy_s, 1) if self._busy_s > 0 else None,
-            "mqtt": self.publisher.counters() if self.publisher is not None else None,
-        }
+            realtime_factor=round(self._audio_s / self._busy_s, 1) if self._busy_s > 0 else None,
+            mqtt=self.publisher.counters(),
+        )
 
 
 def _describe(key: tuple[str, str | None] | None) -> str:

@@ -48,8 +48,8 @@ def test_daemon_on_a_file_prints_changes_and_ends(write_wav, model_path):
     assert daemon.run(stop) == 0
     assert time.monotonic() - t0 < 30
     status = daemon.status()
-    assert status["windows"] == 6  # windows ending at 3..8 s
-    assert status["input_rate_hz"] == 48000 and status["audio_s"] == pytest.approx(8.0, abs=0.05)
+    assert status.windows == 6  # windows ending at 3..8 s
+    assert status.input_rate_hz == 48000 and status.audio_s == pytest.approx(8.0, abs=0.05)
     lines = out.getvalue().splitlines()
     assert lines, "the first decision is always printed"
     assert all(" test: " in ln and " -> " in ln for ln in lines)
@@ -338,6 +338,9 @@ def test_uninstall_keeps_the_config_and_purge_removes_it_saying_so(tmp_path):
 def test_listening_mix_today_and_last_7_days():
     import datetime as dt
 
+    import json
+
+    from genred.daemon.mqtt.payloads import MixShare
     from genred.daemon.stats import ListeningMix
 
     mix = ListeningMix(("jazz", "rock"))
@@ -348,6 +351,9 @@ def test_listening_mix_today_and_last_7_days():
     mix.add("jazz", 60.0, today - dt.timedelta(days=3))
     mix.add("rock", 500.0, today - dt.timedelta(days=7))  # outside the week
     snap = mix.snapshot(today)
-    assert snap["today"] == {"music_s": 40.0, "share": {"jazz": 0.25, "rock": 0.75}}
-    assert snap["last_7_days"] == {"music_s": 100.0, "share": {"jazz": 0.7, "rock": 0.3}}
-    assert mix.snapshot(today + dt.timedelta(days=1))["today"]["music_s"] == 0.0
+    assert snap.today == MixShare(music_s=40.0, share={"jazz": 0.25, "rock": 0.75})
+    assert snap.recent == MixShare(music_s=100.0, share={"jazz": 0.7, "rock": 0.3})
+    assert json.loads(snap.to_json()) == {"today": {"music_s": 40.0, "share": {"jazz": 0.25, "rock": 0.75}},
+                                          "last_7_days": {"music_s": 100.0, "share": {"jazz": 0.7, "rock": 0.3}},
+                                          "date": "2026-03-10"}
+    assert mix.snapshot(today + dt.timedelta(days=1)).today.music_s == 0.0

@@ -70,10 +70,10 @@ def test_daemon_prints_the_change_to_no_music_and_does_not_count_it(make_bundle,
     # The listening mix counts the windows that name a genre: the music, and the talk
     # only until no_music_hold_s has passed; the no-music windows after that are not counted.
     n, hop_s = _genre_windows(model, audio)
-    counted = daemon.mix.snapshot(dt.date.today())["today"]["music_s"]
-    assert counted == round(n * hop_s, 1) and n < daemon.status()["windows"] - 5
+    counted = daemon.mix.snapshot(dt.date.today()).today.music_s
+    assert counted == round(n * hop_s, 1) and n < daemon.status().windows - 5
     plain, _ = _run_daemon(make_bundle(None, name="plain"), path)
-    assert plain.mix.snapshot(dt.date.today())["today"]["music_s"] > counted + 5  # without a detector, talk counts
+    assert plain.mix.snapshot(dt.date.today()).today.music_s > counted + 5  # without a detector, talk counts
 
 
 def test_no_detector_is_said_once_at_info(make_bundle, caplog):

@@ -9,6 +9,7 @@ import ssl
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from genred.dsp.errors import GenredError, one_line
 
@@ -28,7 +29,7 @@ class MqttError(GenredError):
 
 def new_client(client_id: str) -> mqtt.Client:
     # Reconnecting is the publisher's (see genred.daemon.mqtt.link), so paho's own is off.
-    return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False)
+    return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, reconnect_on_failure=False)
 
 
 def configure_client(client: Any, settings: MqttSettings, password: str | None) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import MqttSettings
-from .payloads import dumps
-from .topics import Topics, node_id_of
+from .payloads import AVAILABILITY, OFFLINE, ONLINE, StatePayload, dumps
+from .topics import device_base, node_id_of
 
 
 def discovery_messages(
@@ -15,7 +15,8 @@ def discovery_messages(
 ) -> list[tuple[str, str]]:
     """(topic, payload) of the Home Assistant MQTT discovery configs, retained, under
     ``<discovery_prefix>/sensor/<node_id>/``."""
-    topics = Topics.of(settings.topic_prefix, device_id)
+    base = device_base(settings.topic_prefix, device_id)
+    state_topic = f"{base}/{StatePayload.TOPIC}"
     node = node_id_of(device_id)
     device: dict[str, Any] = {"identifiers": [node], "name": f"genred {device_id}", "manufacturer": "genred"}
     if model_name:
@@ -23,10 +24,10 @@ def discovery_messages(
     if sw_version:
         device["sw_version"] = sw_version
     common: dict[str, Any] = {
-        "state_topic": topics.state,
-        "availability_topic": topics.availability,
-        "payload_available": "online",
-        "payload_not_available": "offline",
+        "state_topic": state_topic,
+        "availability_topic": f"{base}/{AVAILABILITY}",
+        "payload_available": ONLINE,
+        "payload_not_available": OFFLINE,
         "device": device,
         "origin": {"name": "genred", **({"sw_version": sw_version} if sw_version else {})},
     }
@@ -48,7 +49,7 @@ def discovery_messages(
                 "{{ value_json.genre if value_json.genre is not none"
                 " else value_json.status | replace('_', ' ') }}"
             ),
-            json_attributes_topic=topics.state,
+            json_attributes_topic=state_topic,
         ),
         config(
             "confidence",

@@ -14,6 +14,7 @@ from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 @dataclass(eq=False)
 class _Pending:
+    topic: str
     payload: str
     conn: object | None = None  # the connection it was handed to, until acknowledged
     mid: int = 0
@@ -28,22 +29,22 @@ class EventQueue:
     def __len__(self) -> int:
         return len(self._events)
 
-    def add(self, payload: str) -> bool:
+    def add(self, topic: str, payload: str) -> bool:
         """Queue an event; True if the oldest was dropped to make room."""
         dropped = len(self._events) >= self.capacity
         if dropped:
             self._events.popleft()
             self.dropped += 1
-        self._events.append(_Pending(payload))
+        self._events.append(_Pending(topic, payload))
         return dropped
 
-    def flush(self, conn: object, send: Callable[[str], Any]) -> None:
-        """Hand every event not yet on ``conn`` to ``send`` (paho's publish: it returns
-        an info with ``rc`` and ``mid``), oldest first."""
+    def flush(self, conn: object, send: Callable[[str, str], Any]) -> None:
+        """Hand every event not yet on ``conn`` to ``send(topic, payload)`` (paho's
+        publish: it returns an info with ``rc`` and ``mid``), oldest first."""
         for ev in self._events:
             if ev.conn is conn:
                 continue
-            info = send(ev.payload)
+            info = send(ev.topic, ev.payload)
             if info.rc != MQTT_ERR_SUCCESS:
                 break  # the connection is going; the rest wait, in order, for the next one
             ev.conn, ev.mid = conn, info.mid

@@ -20,6 +20,7 @@ notice:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -35,6 +36,7 @@ from ..settings import MqttSettings
 from . import client as mqtt_client
 from .client import AUTH_HINT, AUTH_REFUSALS, CLOSED_BY_BROKER, MqttError, configure_client
 from .event_queue import EventQueue
+from .payloads import OFFLINE
 
 _LOG = logging.getLogger(__name__)
 
@@ -127,7 +129,7 @@ class BrokerLink:
                 self.drain(conn)
         if conn is not None:
             try:
-                info = conn.publish(self._will_topic, "offline", qos=1, retain=True)
+                info = conn.publish(self._will_topic, OFFLINE, qos=1, retain=True)
                 # Most of the budget for the will-like goodbye; the rest for the join.
                 info.wait_for_publish(timeout=max(0.0, (deadline - time.monotonic()) * 0.7))
             except (RuntimeError, ValueError) as exc:  # not connected any more
@@ -167,7 +169,7 @@ class BrokerLink:
                 # paho's own lines only when debugging: at shutdown it logs harmless
                 # "not connected" errors, and the lines that matter are ours.
                 client.enable_logger(logging.getLogger("genred.daemon.mqtt.paho"))
-            client.will_set(self._will_topic, "offline", qos=1, retain=True)
+            client.will_set(self._will_topic, OFFLINE, qos=1, retain=True)
         except (OSError, ValueError) as exc:
             raise MqttError(f"cannot set up the MQTT client: {one_line(exc)}") from None
         configure_client(client, self.settings, self._password)
@@ -213,10 +215,8 @@ class BrokerLink:
                 conn.unanswered = True
                 break
         if self._stopping.is_set() or conn.unanswered:
-            try:
+            with contextlib.suppress(Exception):  # going anyway
                 conn.client.disconnect()
-            except Exception:  # noqa: BLE001
-                pass
         conn.client.loop_stop()
         self._cleanup(conn)
         if not (conn.accepted or conn.refused or self._stopping.is_set()):

@@ -4,7 +4,6 @@ on a broker."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import sys
@@ -12,11 +11,13 @@ import threading
 from typing import IO, Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from genred.dsp.errors import one_line
 
 from ..settings import MqttSettings, TlsSettings
 from .client import AUTH_REFUSALS, MqttError, configure_client
+from .payloads import EventPayload, PayloadError, StatePayload
 
 _LOG = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def listen(
         if got_connack.is_set() and not connack["reason"].is_failure and not stop.is_set():
             _LOG.warning("lost the MQTT broker at %s (%s); reconnecting", where, reason_code)
 
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"genred-listen-{os.getpid()}")
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"genred-listen-{os.getpid()}")
     client.on_connect = on_connect
     client.on_message = on_message
     client.on_disconnect = on_disconnect
@@ -86,12 +87,7 @@ def listen(
         raise MqttError(f"cannot reach the MQTT broker at {where}: {one_line(exc)}") from None
     client.loop_start()
     try:
-        if not got_connack.wait(LISTEN_CONNACK_TIMEOUT_S):
-            raise MqttError(f"cannot reach the MQTT broker at {where}: no answer in {LISTEN_CONNACK_TIMEOUT_S:.0f} s")
-        if connack["reason"].is_failure:
-            reason = str(connack["reason"])
-            hint = "; check --username / --password-file (or the config's)" if reason in AUTH_REFUSALS else ""
-            raise MqttError(f"the MQTT broker at {where} refused us: {reason}{hint}")
+        _check_connack(where, connack if got_connack.wait(LISTEN_CONNACK_TIMEOUT_S) else None)
         # Waiting in short steps keeps Ctrl-C responsive in the main thread.
         while not stop.wait(0.2):
             pass
@@ -102,6 +98,16 @@ def listen(
         client.disconnect()
         client.loop_stop()
     return 0
+
+
+def _check_connack(where: str, connack: dict[str, Any] | None) -> None:
+    """`MqttError` unless the broker answered (``connack``) and accepted us."""
+    if connack is None:
+        raise MqttError(f"cannot reach the MQTT broker at {where}: no answer in {LISTEN_CONNACK_TIMEOUT_S:.0f} s")
+    if connack["reason"].is_failure:
+        reason = str(connack["reason"])
+        hint = "; check --username / --password-file (or the config's)" if reason in AUTH_REFUSALS else ""
+        raise MqttError(f"the MQTT broker at {where} refused us: {reason}{hint}")
 
 
 def format_message(topic: str, payload: bytes) -> str | None:
@@ -117,11 +123,12 @@ def format_message(topic: str, payload: bytes) -> str | None:
     if kind not in ("state", "event"):
         return None
     try:
-        d = json.loads(text)
         if kind == "state":
-            body = f"{d.get('genre') or '-'} {float(d.get('confidence') or 0.0):.2f} ({d.get('status')})"
+            s = StatePayload.from_json(text)
+            body = f"{s.genre or '-'} {s.confidence:.2f} ({s.status})"
         else:
-            body = f"{d.get('from') or '-'} -> {d.get('to') or '-'} ({float(d.get('confidence') or 0.0):.2f})"
-    except (ValueError, TypeError, AttributeError):
-        body = text  # not ours, or an older format: show it as it is
+            e = EventPayload.from_json(text)
+            body = f"{e.from_genre or '-'} -> {e.to_genre or '-'} ({e.confidence:.2f})"
+    except PayloadError:
+        body = text  # not ours, or another version's: show it as it is
     return f"{now} {device} {kind}: {body}"

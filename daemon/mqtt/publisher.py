@@ -1,13 +1,15 @@
-"""`MqttPublisher`: a device's state, events and diagnostics on the broker.
+"""`MqttPublisher`: a device's messages (`payloads`) on the broker.
 
-* ``publish_*`` never raise and never block on the network; they run on the worker.
-* The retained topics (state, status, stats) keep their latest payload here and are
-  sent again on every connect, after ``online`` and the discovery configs.
-* Events stay in a bounded queue (`EventQueue`) until the broker acknowledges them
-  (PUBACK); after a reconnect every unacknowledged one is sent again, in order.
-  Delivery is therefore at least once and in order; an event whose PUBACK was lost
-  with the connection arrives twice. Nothing de-duplicates: each event carries its
-  ``at``. (With ``mqtt.qos: 0`` an event leaves the queue once written to the socket.)
+* `publish` never raises and never blocks on the network; the worker calls it.
+* How a message goes is its class's ``DELIVERY``: the retained ones (state, status,
+  stats) keep their latest payload here and are sent again on every connect, after
+  ``online`` and the discovery configs; the queued ones (events) stay in a bounded
+  queue (`EventQueue`) until the broker acknowledges them (PUBACK), and after a
+  reconnect every unacknowledged one is sent again, in order. Delivery is therefore at
+  least once and in order; an event whose PUBACK was lost with the connection arrives
+  twice. Nothing de-duplicates: each event carries its ``at``. (With ``mqtt.qos: 0``
+  an event leaves the queue once written to the socket.) Live ones (probabilities) go
+  out at QoS 0 while connected, and are dropped otherwise.
 * The connection itself (connect, back-off, a fresh paho client each time, failures
   said once) is `BrokerLink`'s.
 """
@@ -25,14 +27,15 @@ from .client import CONNACK_TIMEOUT_S, new_client
 from .discovery import discovery_messages
 from .event_queue import EventQueue
 from .link import BrokerLink, Conn
-from .payloads import dumps
-from .topics import Topics
+from .payloads import AVAILABILITY, MESSAGES, ONLINE, Delivery, MqttCounters, Payload
+from .topics import device_base
 
 _LOG = logging.getLogger(__name__)
+_REPUBLISH_ORDER = {cls.TOPIC: i for i, cls in enumerate(MESSAGES)}
 
 
 class MqttPublisher:
-    """Publishes a device's state, events and diagnostics; see the module docstring.
+    """Publishes a device's messages; see the module docstring.
 
     ``client_factory(client_id)`` returns a paho ``Client`` (VERSION2 callbacks,
     ``reconnect_on_failure=False``); tests may pass their own. ``password`` wins over
@@ -51,7 +54,7 @@ class MqttPublisher:
         client_factory: Callable[[str], Any] | None = None,
         connack_timeout_s: float = CONNACK_TIMEOUT_S,
     ) -> None:
-        self.topics = Topics.of(settings.topic_prefix, device_id)
+        self.base = device_base(settings.topic_prefix, device_id)
         self.settings = settings
         self.device_id = device_id
         self.model_name = model_name
@@ -61,15 +64,18 @@ class MqttPublisher:
         self._link = BrokerLink(
             settings, settings.client_id or f"genred-{device_id}",
             password if password is not None else settings.password,
-            events=self._events, will_topic=self.topics.availability, on_up=self._on_up,
+            events=self._events, will_topic=self.topic(AVAILABILITY), on_up=self._on_up,
             client_factory=client_factory or new_client, connack_timeout_s=connack_timeout_s,
         )
         self._lock = self._link.lock
-        self._retained: dict[str, str] = {}  # topic -> latest state/status/stats payload
+        self._retained: dict[str, tuple[str, str, bool]] = {}  # kind -> (topic, latest payload, retain flag)
         # Each said once: per outage (reset when a connection is accepted), per kind.
         self._told_dropping = False
-        self._told_bad_payload: set[str] = set()
         self._told_unexpected: set[str] = set()
+
+    def topic(self, kind: str) -> str:
+        """``<topic_prefix>/<device_id>/<kind>``."""
+        return f"{self.base}/{kind}"
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -86,112 +92,73 @@ class MqttPublisher:
 
     # -- what the daemon publishes -----------------------------------------------------------
 
-    def publish_state(self, d: dict[str, Any]) -> None:
-        self._publish_retained("state", self.topics.state, d, retain=self.settings.retain)
-
-    def publish_status(self, d: dict[str, Any]) -> None:
-        self._publish_retained("status", self.topics.status, d, retain=True)
-
-    def publish_stats(self, d: dict[str, Any]) -> None:
-        self._publish_retained("stats", self.topics.stats, d, retain=True)
-
-    def publish_event(self, d: dict[str, Any]) -> None:
-        payload = self._dumps("event", d)
-        if payload is None:
-            return
+    def publish(self, message: Payload) -> None:
+        kind = message.TOPIC
+        delivery = message.DELIVERY
+        if delivery is Delivery.LIVE and self._link.conn is None:
+            return  # live data only: nothing to catch up on later
         try:
+            topic, payload = self.topic(kind), message.to_json()
             with self._lock:
                 conn = self._link.conn
                 if conn is not None:
                     self._link.drain(conn)  # acknowledged events first: they free room
-                if self._events.add(payload) and not self._told_dropping:
-                    self._told_dropping = True
-                    _LOG.warning(
-                        "MQTT event queue full (%d, mqtt.event_queue_size); dropping the oldest events until the broker is back",
-                        self._events.capacity,
-                    )
-                if conn is not None:
-                    self._flush_events(conn)
+                if delivery is Delivery.QUEUED:
+                    self._queue(topic, payload, conn)
+                elif delivery is Delivery.LIVE:
+                    if conn is not None:
+                        conn.publish(topic, payload, qos=0, retain=False)
+                else:
+                    retain = self.settings.retain if delivery is Delivery.RETAINED_IF_CONFIGURED else True
+                    self._retained[kind] = (topic, payload, retain)
+                    if conn is not None:
+                        conn.publish(topic, payload, qos=self._qos, retain=retain)
         except Exception as exc:  # noqa: BLE001 - never let MQTT stop classification
-            self._unexpected("event", exc)
+            self._unexpected(kind, exc)
 
-    def publish_probabilities(self, d: dict[str, Any]) -> None:
-        if self._link.conn is None:
-            return  # live data only: nothing to catch up on later
-        payload = self._dumps("probabilities", d)
-        if payload is None:
-            return
-        try:
-            with self._lock:
-                conn = self._link.conn
-                if conn is not None:
-                    conn.publish(self.topics.probabilities, payload, qos=0, retain=False)
-        except Exception as exc:  # noqa: BLE001
-            self._unexpected("probabilities", exc)
-
-    def counters(self) -> dict[str, Any]:
+    def counters(self) -> MqttCounters:
         with self._lock:
             link = self._link
             if link.conn is not None:
                 link.drain(link.conn)
-            return {
-                "connected": link.conn is not None,
-                "reconnects": link.reconnects,
-                "events_queued": len(self._events),
-                "events_dropped": self._events.dropped,
-                "published": link.published,
-                "last_error": link.last_error,
-            }
+            return MqttCounters(
+                connected=link.conn is not None, reconnects=link.reconnects, events_queued=len(self._events),
+                events_dropped=self._events.dropped, published=link.published, last_error=link.last_error,
+            )
 
     def discovery_messages(self) -> list[tuple[str, str]]:
         """(topic, payload) of the Home Assistant discovery configs (`discovery_messages`)."""
         return discovery_messages(self.settings, self.device_id, model_name=self.model_name, sw_version=self.sw_version)
 
-    # -- internals -----------------------------------------------------------------------
+    # -- internals: with the lock held -----------------------------------------------------
 
-    def _publish_retained(self, kind: str, topic: str, d: dict[str, Any], *, retain: bool) -> None:
-        payload = self._dumps(kind, d)
-        if payload is None:
-            return
-        try:
-            with self._lock:
-                self._retained[topic] = payload
-                conn = self._link.conn
-                if conn is not None:
-                    self._link.drain(conn)
-                    conn.publish(topic, payload, qos=self._qos, retain=retain)
-        except Exception as exc:  # noqa: BLE001
-            self._unexpected(kind, exc)
-
-    # The helpers below run with the lock held.
+    def _queue(self, topic: str, payload: str, conn: Conn | None) -> None:
+        if self._events.add(topic, payload) and not self._told_dropping:
+            self._told_dropping = True
+            _LOG.warning(
+                "MQTT event queue full (%d, mqtt.event_queue_size); dropping the oldest events until the broker is back",
+                self._events.capacity,
+            )
+        if conn is not None:
+            self._flush_events(conn)
 
     def _flush_events(self, conn: Conn) -> None:
-        self._events.flush(conn, lambda payload: conn.publish(self.topics.event, payload, qos=self._qos, retain=False))
+        self._events.flush(conn, lambda topic, payload: conn.publish(topic, payload, qos=self._qos, retain=False))
 
     def _on_up(self, conn: Conn) -> None:
         """What a subscriber (or a restarted broker without persistence) must see after a connect."""
         self._told_dropping = False
         try:
-            conn.publish(self.topics.availability, "online", qos=1, retain=True)
+            conn.publish(self.topic(AVAILABILITY), ONLINE, qos=1, retain=True)
             if self.settings.discovery:
                 for topic, payload in self.discovery_messages():
                     conn.publish(topic, payload, qos=1, retain=True)
-            for topic in (self.topics.state, self.topics.status, self.topics.stats):
-                if topic in self._retained:
-                    retain = self.settings.retain if topic == self.topics.state else True
-                    conn.publish(topic, self._retained[topic], qos=self._qos, retain=retain)
+            for kind in sorted(self._retained, key=lambda k: _REPUBLISH_ORDER.get(k, len(MESSAGES))):
+                topic, payload, retain = self._retained[kind]
+                conn.publish(topic, payload, qos=self._qos, retain=retain)
             self._flush_events(conn)
         except Exception as exc:  # noqa: BLE001 - paho would swallow it silently
             self._unexpected("after connecting", exc)
-
-    def _dumps(self, kind: str, d: Any) -> str | None:
-        try:
-            return dumps(d)
-        except (TypeError, ValueError) as exc:
-            if kind not in self._told_bad_payload:
-                self._told_bad_payload.add(kind)
-                _LOG.error("cannot publish %s: not JSON (%s)", kind, one_line(exc))
-            return None
 
     def _unexpected(self, kind: str, exc: BaseException) -> None:
         self._link.last_error = f"publishing {kind}: {one_line(exc)}"

@@ -1,31 +1,19 @@
-"""The topics of one device, under ``<topic_prefix>/<device_id>/``, and Home Assistant's
-node id for it."""
+"""The topics of one device, under ``<topic_prefix>/<device_id>/`` (each message's last
+level is its class's ``TOPIC``), and Home Assistant's node id for it."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 
 from .client import MqttError
 
 
-@dataclass(frozen=True)
-class Topics:
-    availability: str
-    state: str
-    event: str
-    probabilities: str
-    status: str
-    stats: str
-
-    @classmethod
-    def of(cls, topic_prefix: str, device_id: str) -> Topics:
-        """`MqttError` for a device id or prefix that cannot be part of a topic."""
-        check_topic_part("device_id", device_id, levels=False)
-        check_topic_part("mqtt.topic_prefix", topic_prefix, levels=True)
-        base = f"{topic_prefix}/{device_id}"
-        return cls(**{f.name: f"{base}/{f.name}" for f in dataclasses.fields(cls)})
+def device_base(topic_prefix: str, device_id: str) -> str:
+    """``<topic_prefix>/<device_id>``; `MqttError` for a device id or prefix that cannot
+    be part of a topic."""
+    check_topic_part("device_id", device_id, levels=False)
+    check_topic_part("mqtt.topic_prefix", topic_prefix, levels=True)
+    return f"{topic_prefix}/{device_id}"
 
 
 def check_topic_part(what: str, value: str, *, levels: bool) -> None:
