@@ -24,6 +24,7 @@ from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
 from . import __version__, resolve_model
+from .clock import Clock
 from .mqtt.api import NullPublisher, Publisher, PublisherFactory
 from .mqtt.payloads import EventPayload, InferenceMs, ProbabilitiesPayload, StatePayload, StatusPayload
 from .presence import NO_AUDIO, AudioPresence
@@ -61,7 +62,8 @@ class Daemon:
 
     ``source_factory`` and ``publisher_factory`` exist so tests can inject faults;
     by default they are `open_source` and `MqttPublisher` (`NullPublisher` when
-    ``mqtt.enabled`` is false).
+    ``mqtt.enabled`` is false). ``clock`` is the wall and monotonic time the daemon
+    reads (the system's by default); processing time is always ``perf_counter``'s.
     """
 
     def __init__(
@@ -72,8 +74,10 @@ class Daemon:
         publisher_factory: PublisherFactory | None = None,
         notifier: Notifier | None = None,
         out: IO[str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or Clock()
         self.device_id = device_id_of(settings)
         self.classifier: Classifier = TfliteClassifier.from_path(resolve_model(settings.model))
         self.labels = self.classifier.labels
@@ -89,7 +93,7 @@ class Daemon:
         self.publisher: Publisher = NullPublisher()  # until run() starts the real one
         self.pipeline: Pipeline | None = None
         self.mix = ListeningMix(self.labels)
-        self._started_mono = time.monotonic()
+        self._started_mono = self.clock.monotonic()
         self._windows = 0
         self._audio_s = 0.0
         self._busy_s = 0.0
@@ -101,7 +105,7 @@ class Daemon:
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
         self._listening = False  # audio has arrived
-        self._presence = AudioPresence(NO_AUDIO_AFTER_S, time.monotonic())
+        self._presence = AudioPresence(NO_AUDIO_AFTER_S, self.clock.monotonic())
         self._worker_error: BaseException | None = None
         self._source_failed = False  # a file source that ended with an error
 
@@ -193,7 +197,7 @@ class Daemon:
                 self._periodic()
                 continue
             t0 = time.perf_counter()
-            resumed = self._presence.heard(time.monotonic())
+            resumed = self._presence.heard(self.clock.monotonic())
             if resumed and self._listening:
                 self.notifier.status(f"listening on {source.status().device}")
             if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
@@ -219,12 +223,12 @@ class Daemon:
             self._periodic()
 
     def _handle(self, results: list[WindowResult]) -> None:
-        now = time.time()
+        now = self.clock.wall()
         for r in results:
             self._windows += 1
             self._inference_ms.append(r.inference_ms)
             s = r.state
-            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, dt.date.today())
+            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, self.clock.today())
             if self.settings.mqtt.publish_probabilities:
                 self.publisher.publish(ProbabilitiesPayload(
                     probabilities=_rounded(self.labels, r.probabilities), level_db=round(r.level_db, 1), at=_iso(now),
@@ -232,7 +236,7 @@ class Daemon:
             if s.changed:  # the smoother decides; the first window of a stream is one
                 self._show(now, (s.status, s.genre), s.confidence)
                 self._publish_state(r)
-            elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
+            elif self.clock.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
                 self._publish_state(r)
             if s.genre_changed:
                 self._emit_event(self._last_genre, s.genre, s.confidence, now)
@@ -250,10 +254,10 @@ class Daemon:
         """While capture gives nothing, the state says so (status no_audio, no genre):
         once at the start of the outage, then as often as any unchanged state."""
         cap = self.source.status()
-        now_mono = time.monotonic()
+        now_mono = self.clock.monotonic()
         if self._presence.silent(now_mono, cap.state):
             self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
-            now = time.time()
+            now = self.clock.wall()
             if not self._showing_no_audio:  # (audio too short for a window may have come between outages)
                 self._show(now, (NO_AUDIO, None), 0.0)
             self._publish_no_audio()
@@ -276,7 +280,7 @@ class Daemon:
     def _send_state(self, genre: str | None, confidence: float, status: str, probabilities: np.ndarray,
                     music_probability: float | None) -> None:
         """The one shape of the retained state, whatever decided it (the smoother, or capture's silence)."""
-        self._last_state_pub = time.monotonic()
+        self._last_state_pub = self.clock.monotonic()
         self.publisher.publish(StatePayload(
             genre=genre,
             confidence=round(confidence, 4),
@@ -288,20 +292,20 @@ class Daemon:
         ))
 
     def _periodic(self) -> None:
-        if time.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
+        if self.clock.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
             self._publish_status()
 
     def _publish_status(self) -> None:
-        self._last_status_pub = time.monotonic()
+        self._last_status_pub = self.clock.monotonic()
         self.publisher.publish(self.status())
-        self.publisher.publish(self.mix.snapshot(dt.date.today()))
+        self.publisher.publish(self.mix.snapshot(self.clock.today()))
 
     def status(self) -> StatusPayload:
         cap = self.source.status() if self.source is not None else None
         ms = np.asarray(self._inference_ms) if self._inference_ms else None
         return StatusPayload(
             version=__version__,
-            uptime_s=round(time.monotonic() - self._started_mono, 1),
+            uptime_s=round(self.clock.monotonic() - self._started_mono, 1),
             model=self.classifier.metadata.name,
             capture=dataclasses.asdict(cap) if cap is not None else None,
             input_rate_hz=self.pipeline.input_rate_hz if self.pipeline else None,

@@ -23,7 +23,6 @@ import random
 import socket
 import threading
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -320,24 +319,22 @@ class _CountingSink(io.TextIOBase):
         return len(s)
 
 
-def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monkeypatch):
-    from genred.daemon import service
+def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path):
+    from genred.daemon.clock import Clock
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
 
     holder: dict[str, object] = {}
+    noon = dt.datetime(2025, 1, 1, 12).timestamp()  # local noon: an hour of DST either way stays that day
 
-    class _Date(dt.date):
+    def wall() -> float:
         """A day passes every 2 minutes of audio: the listening mix sees 30 days."""
+        src = holder.get("source")
+        days = int(src.delivered / SOAK_RATE // 120) if src is not None else 0
+        return noon + days * 86400.0
 
-        @classmethod
-        def today(cls):
-            src = holder.get("source")
-            days = int(src.delivered / SOAK_RATE // 120) if src is not None else 0
-            return dt.date(2025, 1, 1) + dt.timedelta(days=days)
-
-    monkeypatch.setattr(service, "dt", types.SimpleNamespace(date=_Date, datetime=dt.datetime, timezone=dt.timezone))
+    clock = Clock(wall=wall)
 
     samples: list[tuple[float, int, int, int]] = []  # audio s, RSS KiB, mix days, inference deque length
 
@@ -353,7 +350,7 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monke
     settings = Settings(device_id="soak", model=str(model_path), audio=AudioSettings(source="default", block_s=0.1),
                         mqtt=MqttSettings(enabled=False))
     out = _CountingSink()
-    daemon = Daemon(settings, source_factory=lambda a: source, notifier=Notifier({}), out=out)
+    daemon = Daemon(settings, source_factory=lambda a: source, notifier=Notifier({}), out=out, clock=clock)
     holder["daemon"] = daemon
     assert daemon.run(threading.Event()) == 0
     rss_end = _rss_kib()
@@ -374,7 +371,8 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monke
     assert all(days <= daemon.mix.days for _, _, days, _ in samples)
     assert all(n <= daemon._inference_ms.maxlen for *_, n in samples)
     assert all(len(per_genre) <= len(daemon.labels) for per_genre in daemon.mix._seconds.values())
-    snapshot = daemon.mix.snapshot(_Date.today())
+    assert samples[-1][2] == daemon.mix.days  # a full week of the clock's days in the mix, no more
+    snapshot = daemon.mix.snapshot(clock.today())
     assert set(json.loads(snapshot.to_json())) == {"today", "last_7_days", "date"}
     assert len(snapshot.recent.share) == len(daemon.labels)
     assert snapshot.recent.music_s <= 7 * 120 + 1
