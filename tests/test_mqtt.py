@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -12,7 +13,7 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import pytest
 
@@ -22,7 +23,7 @@ from broker import (  # noqa: F401 - fixtures
 from genred.daemon.mqtt.client import MqttError
 from genred.daemon.mqtt.listen import listen
 from genred.daemon.mqtt.payloads import (
-    EventPayload, MixShare, ProbabilitiesPayload, StatePayload, StatsPayload, StatusPayload,
+    Delivery, EventPayload, MixShare, ProbabilitiesPayload, StatePayload, StatsPayload, StatusPayload,
 )
 from genred.daemon.mqtt.publisher import MqttPublisher
 from genred.daemon.settings import MqttSettings, TlsSettings
@@ -155,6 +156,27 @@ def test_mqtt_retain_false_leaves_the_state_unretained_and_status_and_stats_reta
     assert late.wait_for(f"{BASE}/stats").retain and late.wait_for(f"{BASE}/status").retain
     time.sleep(0.2)
     assert f"{BASE}/state" not in late.messages  # nothing retained to give a late subscriber
+
+
+@dataclasses.dataclass(frozen=True)
+class _Volume:
+    """A message class the publisher has never heard of: a new topic needs nothing of it."""
+
+    TOPIC: ClassVar[str] = "volume"
+    DELIVERY: ClassVar[Delivery] = Delivery.RETAINED
+    level_db: float
+
+    def to_json(self) -> str:
+        return json.dumps({"level_db": self.level_db})
+
+
+def test_a_new_message_class_is_published_on_its_topic_as_its_delivery_says(mosquitto, subscriber, publisher):
+    p = publisher(settings_for(mosquitto, discovery=False))
+    p.publish(_Volume(-20.0))
+    wait_until(lambda: p.counters().published >= 2, what="online and volume acknowledged")
+    late = subscriber(mosquitto, [f"{BASE}/volume"])
+    m = late.wait_for(f"{BASE}/volume")
+    assert (m.payload, m.retain) == ('{"level_db": -20.0}', True)
 
 
 def test_discovery_can_be_off(mosquitto, subscriber, publisher):
