@@ -201,7 +201,7 @@ def _dispatch_daemon(args: argparse.Namespace) -> int:
         return 0
     if args.command == "listen":
         from .config import resolve_password
-        from .mqtt import listen
+        from .mqtt.listen import listen
 
         mqtt = load_settings(args.config, {
             "mqtt.host": args.host, "mqtt.port": args.port, "mqtt.username": args.username,

@@ -399,7 +399,7 @@ def _check_what_run_opens(settings: Settings, label: str) -> None:
             raise ConfigError(f"config {label}: audio.source: {exc}") from None
     m = settings.mqtt
     if m.enabled:
-        from .mqtt import MqttError, configure_client, new_client
+        from .mqtt.client import MqttError, configure_client, new_client
 
         password = None
         name = Path(m.password_file) if m.password_file is not None else None

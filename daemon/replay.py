@@ -180,19 +180,16 @@ class TextWriter:
 
     def __init__(self, out: IO[str], labels: tuple[str, ...]) -> None:
         self.out, self.labels = out, labels
-        self._last_state: tuple[str, str | None] | None = None
         self._header_for: Path | None = None
 
     def window(self, path: Path, r: WindowResult) -> None:
         if self._header_for != path:
             self.out.write(f"{path}\n")
-            self._header_for, self._last_state = path, None
+            self._header_for = path
         genre, conf = r.top(self.labels)
         s = r.state
-        key = (s.status, s.genre)
         shown = s.genre if s.status == "music" else _readable(s.status)
-        marker = f"  -> {shown}" if key != self._last_state else ""
-        self._last_state = key
+        marker = f"  -> {shown}" if s.changed else ""  # each file has its own pipeline: its first window is a change
         top = f"{'-':<10} {'':5}" if s.status in NO_GENRE_STATUSES else f"{genre:<10} {conf:5.2f}"
         music = "" if r.music_probability is None else f"  music {r.music_probability:4.2f}"
         self.out.write(f"  {_clock(r.start_s)}-{_clock(r.end_s)}  {top}{music}{marker}".rstrip() + "\n")

@@ -21,12 +21,15 @@ from typing import IO, TYPE_CHECKING, Any
 import msgspec
 import numpy as np
 
-from genred.dsp.classifier import TfliteClassifier
+from genred.dsp.classifier import Classifier, TfliteClassifier
 from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.pipeline import Pipeline, WindowResult
 from genred.dsp.smoothing import SmootherParams
 
 from . import __version__, resolve_model
+from .clock import Clock
+from .mqtt.api import NullPublisher, Publisher, PublisherFactory
+from .mqtt.payloads import EventPayload, InferenceMs, ProbabilitiesPayload, StatePayload, StatusPayload
 from .presence import NO_AUDIO, AudioPresence
 from .settings import AudioSettings, Settings
 from .stats import ListeningMix
@@ -47,7 +50,7 @@ def device_id_of(settings: Settings) -> str:
     return settings.device_id or socket.gethostname().split(".")[0] or "genred"
 
 
-def smoother_params(settings: Settings, classifier: TfliteClassifier) -> SmootherParams:
+def smoother_params(settings: Settings, classifier: Classifier) -> SmootherParams:
     """The model's measured smoothing defaults, with the config's overrides on top."""
     base = SmootherParams.from_dict(classifier.metadata.smoothing) if classifier.metadata.smoothing else SmootherParams()
     overrides = {k: v for k, v in msgspec.structs.asdict(settings.smoothing).items() if v is not None}
@@ -64,7 +67,9 @@ class Daemon:
     """Owns the source, the pipeline and the publisher; `run(stop)` until stopped.
 
     ``source_factory`` and ``publisher_factory`` exist so tests can inject faults;
-    by default they are `open_source` and `MqttPublisher`.
+    by default they are `open_source` and `MqttPublisher` (`NullPublisher` when
+    ``mqtt.enabled`` is false). ``clock`` is the wall and monotonic time the daemon
+    reads (the system's by default); processing time is always ``perf_counter``'s.
     """
 
     def __init__(
@@ -72,13 +77,15 @@ class Daemon:
         settings: Settings,
         *,
         source_factory: Callable[[AudioSettings], AudioSource] | None = None,
-        publisher_factory: Any = None,
+        publisher_factory: PublisherFactory | None = None,
         notifier: Notifier | None = None,
         out: IO[str] | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock or Clock()
         self.device_id = device_id_of(settings)
-        self.classifier = TfliteClassifier.from_path(resolve_model(settings.model))
+        self.classifier: Classifier = TfliteClassifier.from_path(resolve_model(settings.model))
         self.labels = self.classifier.labels
         self.smoother_params = smoother_params(settings, self.classifier)
         if self.classifier.music_detector is None:
@@ -89,21 +96,22 @@ class Daemon:
         self._source_factory = source_factory
         self._publisher_factory = publisher_factory
         self.source: AudioSource | None = None
-        self.publisher: Any = None
+        self.publisher: Publisher = NullPublisher()  # until run() starts the real one
         self.pipeline: Pipeline | None = None
         self.mix = ListeningMix(self.labels)
-        self._started_mono = time.monotonic()
+        self._started_mono = self.clock.monotonic()
         self._windows = 0
         self._audio_s = 0.0
         self._busy_s = 0.0
         self._inference_ms: deque[float] = deque(maxlen=300)
-        self._last_state_key: tuple[str, str | None] | None = None
-        self._last_genre: str | None = None
+        self._shown: tuple[str, str | None] | None = None  # (status, genre) last printed, for the next line
+        self._showing_no_audio = False
+        self._last_genre: str | None = None  # of the last event
         self._since_wall: str | None = None
         self._last_state_pub = 0.0
         self._last_status_pub = 0.0
         self._listening = False  # audio has arrived
-        self._presence = AudioPresence(NO_AUDIO_AFTER_S, time.monotonic())
+        self._presence = AudioPresence(NO_AUDIO_AFTER_S, self.clock.monotonic())
         self._worker_error: BaseException | None = None
         self._source_failed = False  # a file source that ended with an error
 
@@ -133,9 +141,8 @@ class Daemon:
             self.notifier.stopping()
             if self.source is not None:
                 self.source.stop(timeout_s=1.0)
-            if self.publisher is not None:
-                self._publish_status()
-                self.publisher.stop(timeout_s=2.0)
+            self._publish_status()
+            self.publisher.stop(timeout_s=2.0)
             self.notifier.close()
         return 1 if self._worker_error is not None or self._source_failed else 0
 
@@ -145,9 +152,9 @@ class Daemon:
             _LOG.info("MQTT is off (mqtt.enabled: false): genre changes go to stdout only")
             return
         from .config import resolve_password
-        from .mqtt import MqttPublisher
+        from .mqtt.publisher import MqttPublisher
 
-        factory = self._publisher_factory or MqttPublisher
+        factory: PublisherFactory = self._publisher_factory or MqttPublisher
         self.publisher = factory(
             mqtt, self.device_id, password=resolve_password(mqtt),
             model_name=self.classifier.metadata.name, sw_version=__version__,
@@ -199,16 +206,18 @@ class Daemon:
                 self._periodic()
                 continue
             t0 = time.perf_counter()
-            resumed = self._presence.heard(time.monotonic())
+            resumed = self._presence.heard(self.clock.monotonic())
             if resumed and self._listening:
                 self.notifier.status(f"listening on {source.status().device}")
             if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
                 # First audio, audio after an outage (it does not join on to what came
-                # before), or the device came back at another rate: start afresh.
+                # before), or the device came back at another rate: start afresh. The
+                # new smoother's first window is a change, and its genre one from none.
                 self.pipeline = Pipeline(
                     self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
                     smoother_params=self.smoother_params,
                 )
+                self._last_genre = None
             results = self.pipeline.process(block)
             self._busy_s += time.perf_counter() - t0
             self._audio_s += block.shape[0] / source.sample_rate_hz
@@ -223,45 +232,43 @@ class Daemon:
             self._periodic()
 
     def _handle(self, results: list[WindowResult]) -> None:
-        now = time.time()
+        now = self.clock.wall()
         for r in results:
             self._windows += 1
             self._inference_ms.append(r.inference_ms)
             s = r.state
-            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, dt.date.today())
-            if self.publisher is not None and self.settings.mqtt.publish_probabilities:
-                self.publisher.publish_probabilities(
-                    {"probabilities": label_probabilities(self.labels, r.probabilities, PROBABILITY_DIGITS), "level_db": round(r.level_db, 1), "at": _iso(now)}
-                )
-            key = (s.status, s.genre)
-            if key != self._last_state_key:
-                # Always on stdout (the journal under systemd), broker or not.
-                old = self._last_state_key
-                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(old)} -> {_describe(key)} ({s.confidence:.2f})\n")
-                self.out.flush()
-                self._last_state_key = key
-                self._since_wall = _iso(now)
+            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, self.clock.today())
+            if self.settings.mqtt.publish_probabilities:
+                self.publisher.publish(ProbabilitiesPayload(
+                    probabilities=label_probabilities(self.labels, r.probabilities, PROBABILITY_DIGITS), level_db=round(r.level_db, 1), at=_iso(now),
+                ))
+            if s.changed:  # the smoother decides; the first window of a stream is one
+                self._show(now, (s.status, s.genre), s.confidence)
                 self._publish_state(r)
-                if s.genre != self._last_genre:
-                    self._emit_event(self._last_genre, s.genre, s.confidence, now)
-                    self._last_genre = s.genre
-            elif time.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
+            elif self.clock.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
                 self._publish_state(r)
+            if s.genre_changed:
+                self._emit_event(self._last_genre, s.genre, s.confidence, now)
+                self._last_genre = s.genre
+
+    def _show(self, now: float, pair: tuple[str, str | None], confidence: float) -> None:
+        """A new state: always on stdout (the journal under systemd), broker or not."""
+        self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._shown)} -> {_describe(pair)} ({confidence:.2f})\n")
+        self.out.flush()
+        self._shown = pair
+        self._showing_no_audio = pair[0] == NO_AUDIO
+        self._since_wall = _iso(now)
 
     def _no_audio_check(self) -> None:
         """While capture gives nothing, the state says so (status no_audio, no genre):
         once at the start of the outage, then as often as any unchanged state."""
         cap = self.source.status()
-        now_mono = time.monotonic()
+        now_mono = self.clock.monotonic()
         if self._presence.silent(now_mono, cap.state):
             self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
-            now = time.time()
-            key = (NO_AUDIO, None)
-            if key != self._last_state_key:
-                self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._last_state_key)} -> {NO_AUDIO} (0.00)\n")
-                self.out.flush()
-                self._last_state_key = key
-                self._since_wall = _iso(now)
+            now = self.clock.wall()
+            if not self._showing_no_audio:  # (audio too short for a window may have come between outages)
+                self._show(now, (NO_AUDIO, None), 0.0)
             self._publish_no_audio()
             if self._last_genre is not None:
                 self._emit_event(self._last_genre, None, 0.0, now)
@@ -273,8 +280,7 @@ class Daemon:
         self._send_state(None, 0.0, NO_AUDIO, np.zeros(len(self.labels)), None)  # probabilities as in silence
 
     def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
-        if self.publisher is not None:
-            self.publisher.publish_event({"from": old, "to": new, "confidence": round(confidence, 4), "at": _iso(now)})
+        self.publisher.publish(EventPayload(from_genre=old, to_genre=new, confidence=round(confidence, 4), at=_iso(now)))
 
     def _publish_state(self, r: WindowResult) -> None:
         s = r.state
@@ -283,48 +289,45 @@ class Daemon:
     def _send_state(self, genre: str | None, confidence: float, status: str, probabilities: np.ndarray,
                     music_probability: float | None) -> None:
         """The one shape of the retained state, whatever decided it (the smoother, or capture's silence)."""
-        self._last_state_pub = time.monotonic()
-        if self.publisher is None:
-            return
-        self.publisher.publish_state({
-            "genre": genre,
-            "confidence": round(confidence, 4),
-            "status": status,
-            "since": self._since_wall,
-            "probabilities": label_probabilities(self.labels, probabilities, PROBABILITY_DIGITS),
-            "music_probability": None if music_probability is None else round(music_probability, 4),
-            "model": self.classifier.metadata.name,
-        })
+        self._last_state_pub = self.clock.monotonic()
+        self.publisher.publish(StatePayload(
+            genre=genre,
+            confidence=round(confidence, 4),
+            status=status,
+            since=self._since_wall,
+            probabilities=label_probabilities(self.labels, probabilities, PROBABILITY_DIGITS),
+            music_probability=None if music_probability is None else round(music_probability, 4),
+            model=self.classifier.metadata.name,
+        ))
 
     def _periodic(self) -> None:
-        if self.publisher is None:
-            return
-        if time.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
+        if self.clock.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
             self._publish_status()
 
     def _publish_status(self) -> None:
-        self._last_status_pub = time.monotonic()
-        self.publisher.publish_status(self.status())
-        self.publisher.publish_stats(self.mix.snapshot(dt.date.today()))
+        self._last_status_pub = self.clock.monotonic()
+        self.publisher.publish(self.status())
+        self.publisher.publish(self.mix.snapshot(self.clock.today()))
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> StatusPayload:
         cap = self.source.status() if self.source is not None else None
         ms = np.asarray(self._inference_ms) if self._inference_ms else None
-        return {
-            "version": __version__,
-            "uptime_s": round(time.monotonic() - self._started_mono, 1),
-            "model": self.classifier.metadata.name,
-            "capture": dataclasses.asdict(cap) if cap is not None else None,
-            "input_rate_hz": self.pipeline.input_rate_hz if self.pipeline else None,
-            "model_rate_hz": self.classifier.metadata.front_end.sample_rate_hz,
-            "hop_s": round(self.pipeline.hop_s, 3) if self.pipeline else None,
-            "windows": self._windows,
-            "audio_s": round(self._audio_s, 1),
-            "inference_ms": {"mean": round(float(ms.mean()), 2), "p95": round(float(np.percentile(ms, 95)), 2)} if ms is not None else None,
+        return StatusPayload(
+            version=__version__,
+            uptime_s=round(self.clock.monotonic() - self._started_mono, 1),
+            model=self.classifier.metadata.name,
+            capture=dataclasses.asdict(cap) if cap is not None else None,
+            input_rate_hz=self.pipeline.input_rate_hz if self.pipeline else None,
+            model_rate_hz=self.classifier.metadata.front_end.sample_rate_hz,
+            hop_s=round(self.pipeline.hop_s, 3) if self.pipeline else None,
+            windows=self._windows,
+            audio_s=round(self._audio_s, 1),
+            inference_ms=InferenceMs(mean=round(float(ms.mean()), 2), p95=round(float(np.percentile(ms, 95)), 2))
+            if ms is not None else None,
             # Audio seconds per second of processing: how far from falling behind we are.
-            "realtime_factor": round(self._audio_s / self._busy_s, 1) if self._busy_s > 0 else None,
-            "mqtt": self.publisher.counters() if self.publisher is not None else None,
-        }
+            realtime_factor=round(self._audio_s / self._busy_s, 1) if self._busy_s > 0 else None,
+            mqtt=self.publisher.counters(),
+        )
 
 
 def _describe(key: tuple[str, str | None] | None) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+
+from .mqtt.payloads import MixShare, StatsPayload
 
 
 class ListeningMix:
@@ -25,22 +26,23 @@ class ListeningMix:
         for old in [d for d in self._seconds if (day - d).days >= self.days]:
             del self._seconds[old]
 
-    def snapshot(self, today: dt.date) -> dict[str, Any]:
+    def snapshot(self, today: dt.date) -> StatsPayload:
         week: dict[str, float] = defaultdict(float)
         for day, per_genre in self._seconds.items():
             if 0 <= (today - day).days < self.days:
                 for genre, s in per_genre.items():
                     week[genre] += s
-        return {
-            "today": _shares(self._seconds.get(today, {}), self.labels),
-            f"last_{self.days}_days": _shares(week, self.labels),
-            "date": today.isoformat(),
-        }
+        return StatsPayload(
+            today=_shares(self._seconds.get(today, {}), self.labels),
+            recent=_shares(week, self.labels),
+            days=self.days,
+            date=today.isoformat(),
+        )
 
 
-def _shares(seconds: dict[str, float], labels: tuple[str, ...]) -> dict[str, Any]:
+def _shares(seconds: dict[str, float], labels: tuple[str, ...]) -> MixShare:
     total = sum(seconds.values())
-    return {
-        "music_s": round(total, 1),
-        "share": {g: round(seconds.get(g, 0.0) / total, 4) if total else 0.0 for g in labels},
-    }
+    return MixShare(
+        music_s=round(total, 1),
+        share={g: round(seconds.get(g, 0.0) / total, 4) if total else 0.0 for g in labels},
+    )

@@ -12,13 +12,36 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from .bundle import ModelBundle, TensorSpec, load_metadata
+from .bundle import ModelBundle, ModelMetadata, TensorSpec, load_metadata
 from .errors import ModelError, one_line
 
 _LOG = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    """What is called on a music detector: P(music) of one normalised window."""
+
+    def predict(self, features: np.ndarray) -> float: ...
+
+
+class Classifier(Protocol):
+    """What the pipeline and the daemon call on a model (`TfliteClassifier` is one):
+    ``predict(features)`` -> probabilities in label order, for one normalised window."""
+
+    @property
+    def metadata(self) -> ModelMetadata: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    @property
+    def music_detector(self) -> Detector | None: ...
+
+    def predict(self, features: np.ndarray) -> np.ndarray: ...
 
 
 class TfliteModel:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classifier import TfliteClassifier
+from .classifier import Classifier
 from .melspec import StreamingLogMel
 from .params import hop_frames_for
 from .resample import StreamingResampler, to_mono
@@ -56,15 +56,15 @@ class Pipeline:
 
     def __init__(
         self,
-        classifier: TfliteClassifier,
+        classifier: Classifier,
         input_rate_hz: int,
         hop_s: float | None = None,
         smoother_params: SmootherParams | None = None,
     ) -> None:
         meta = classifier.metadata
         self.classifier = classifier
-        # Any object with the classifier's predict() and metadata will do; one without a
-        # detector attribute has none.
+        # Any object with the classifier's predict() and metadata will do (a test's
+        # recorder); one without a detector attribute has none.
         self.music_detector = getattr(classifier, "music_detector", None)
         self.labels = meta.labels
         self.front_end = meta.front_end

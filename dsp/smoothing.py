@@ -78,10 +78,16 @@ counts as music and nothing below applies)
     ``SmoothedState.music_probability`` is the smoothed value (``None`` without a
     detector, and in silence, which clears it).
 
-``since_s``
+``since_s``, ``changed``, ``genre_changed``
     The stream time (``t_s``) of the first window of the current published
     ``(status, genre)`` pair; it changes only when that pair changes (not when
-    ``confidence`` or ``probabilities`` do). ``reset()`` forgets it.
+    ``confidence`` or ``probabilities`` do). ``changed`` says that this window is
+    such a first window (the pair differs from the previous window's, or this is the
+    first window after construction or ``reset()``); ``genre_changed`` that the
+    published ``genre`` differs from the previous window's (before the first window
+    of a stream it counts as ``None``). This is the one place that decides a change:
+    the daemon, replay, the timeline and the smoothing fit read these flags.
+    ``reset()`` forgets the pair and the genre.
 """
 
 from __future__ import annotations
@@ -169,6 +175,8 @@ class SmoothedState:
     confidence: float
     probabilities: tuple[float, ...]  # smoothed probabilities in label order (zeros in silence, no_music)
     since_s: float  # stream time at which this (status, genre) began
+    changed: bool  # (status, genre) differs from the previous window's; True for a stream's first window
+    genre_changed: bool  # genre differs from the previous window's (None before a stream's first window)
     music_probability: float | None = None  # smoothed; None without a detector, and in silence
 
     def as_dict(self, labels: Sequence[str]) -> dict[str, Any]:
@@ -221,8 +229,9 @@ class Smoother:
         self._current: int | None = None  # internal current genre (label index)
         self._challenger: int | None = None
         self._challenger_since_s: float | None = None
-        self._published: tuple[str, str | None] | None = None
-        self._since_s: float | None = None
+        self._published: tuple[str, str | None] | None = None  # (status, genre) of the last window
+        self._published_genre: str | None = None
+        self._since_s: float = 0.0  # set by the first window (its pair always counts as changed)
         self._gate.reset()
 
     def process(
@@ -326,10 +335,16 @@ class Smoother:
         music_probability: float | None,
     ) -> SmoothedState:
         key = (status, genre)
-        if key != self._published or self._since_s is None:
+        changed = key != self._published
+        genre_changed = genre != self._published_genre
+        if changed:
             self._published = key
             self._since_s = t_s
-        return SmoothedState(status, genre, confidence, probabilities, self._since_s, music_probability)
+        self._published_genre = genre
+        return SmoothedState(
+            status, genre, confidence, probabilities, self._since_s,
+            changed=changed, genre_changed=genre_changed, music_probability=music_probability,
+        )
 
     @staticmethod
     def _check_music_probability(value: float | None) -> float | None:

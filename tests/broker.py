@@ -323,19 +323,18 @@ class RecordingPublisher:
     """The real MqttPublisher, remembering each event and state the daemon hands it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from genred.daemon.mqtt import MqttPublisher
+        from genred.daemon.mqtt.publisher import MqttPublisher
 
         self._real = MqttPublisher(*args, **kwargs)
-        self.events: list[dict] = []
-        self.states: list[dict] = []
+        self.events: list[Any] = []  # EventPayload
+        self.states: list[Any] = []  # StatePayload
 
-    def publish_event(self, d: dict) -> None:
-        self.events.append(dict(d))
-        self._real.publish_event(d)
-
-    def publish_state(self, d: dict) -> None:
-        self.states.append(dict(d))
-        self._real.publish_state(d)
+    def publish(self, message: Any) -> None:
+        if message.TOPIC == "event":
+            self.events.append(message)
+        elif message.TOPIC == "state":
+            self.states.append(message)
+        self._real.publish(message)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real, name)

@@ -11,7 +11,7 @@ RUNTIME_MODULES = [
     "genred.dsp.audio", "genred.dsp.bundle", "genred.dsp.classifier", "genred.dsp.smoothing",
     "genred.dsp.pipeline", "genred.dsp.metrics", "genred.dsp.dataset", "genred.dsp.labels",
     "genred.daemon", "genred.daemon.cli", "genred.daemon.replay", "genred.daemon.config",
-    "genred.daemon.settings", "genred.daemon.audio", "genred.daemon.backoff", "genred.daemon.mqtt", "genred.daemon.service",
+    "genred.daemon.settings", "genred.daemon.audio", "genred.daemon.backoff", "genred.daemon.mqtt.publisher", "genred.daemon.mqtt.listen", "genred.daemon.service",
     "genred.daemon.stats", "genred.daemon.systemd",
 ]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import io
 import json
 import logging
@@ -11,20 +13,41 @@ import sys
 import textwrap
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ClassVar, Iterator
 
 import pytest
 
 from broker import (  # noqa: F401 - fixtures
     PASSWORD, USERNAME, Mosquitto, mosquitto, mosquitto_auth, mosquitto_persistent, mosquitto_tls, subscriber,
 )
-from genred.daemon.mqtt import MqttError, MqttPublisher, listen
+from genred.daemon.mqtt.client import MqttError
+from genred.daemon.mqtt.listen import listen
+from genred.daemon.mqtt.payloads import (
+    Delivery, EventPayload, MixShare, ProbabilitiesPayload, StatePayload, StatsPayload, StatusPayload,
+)
+from genred.daemon.mqtt.publisher import MqttPublisher
 from genred.daemon.settings import MqttSettings, TlsSettings
 
 DEVICE = "kitchen"
 BASE = f"genred/{DEVICE}"
-STATE = {"genre": "rock", "confidence": 0.8213, "status": "music", "since": "2025-01-01T12:00:00+00:00",
-         "probabilities": {"rock": 0.8213, "jazz": 0.1787}, "model": "gtzan-small"}
+STATE = StatePayload(genre="rock", confidence=0.8213, status="music", since="2025-01-01T12:00:00+00:00",
+                     probabilities={"rock": 0.8213, "jazz": 0.1787}, music_probability=None, model="gtzan-small")
+STATUS = StatusPayload(version="0.1.0", uptime_s=1.0, model="gtzan-small", capture=None, input_rate_hz=None,
+                       model_rate_hz=16000, hop_s=None, windows=0, audio_s=0.0, inference_ms=None,
+                       realtime_factor=None, mqtt=None)
+STATS = StatsPayload(today=MixShare(60.0, {"rock": 1.0, "jazz": 0.0}), recent=MixShare(60.0, {"rock": 1.0, "jazz": 0.0}),
+                     days=7, date="2025-01-01")
+WINDOW = ProbabilitiesPayload(probabilities={"rock": 1.0, "jazz": 0.0}, level_db=-20.0, at="2025-01-01T12:00:00+00:00")
+_AT0 = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def event(i: int) -> EventPayload:
+    """The ``i``-th event of a test: its number is its time, ``i`` seconds after _AT0."""
+    return EventPayload(from_genre="jazz", to_genre="rock", confidence=0.5, at=(_AT0 + dt.timedelta(seconds=i)).isoformat())
+
+
+def number_of(payload: str) -> int:
+    return int((dt.datetime.fromisoformat(EventPayload.from_json(payload).at) - _AT0).total_seconds())
 
 
 def settings_for(broker: Mosquitto, **kw: Any) -> MqttSettings:
@@ -62,20 +85,19 @@ def publisher() -> Iterator[Callable[..., MqttPublisher]]:
 
 def test_late_subscriber_sees_retained_topics_and_discovery(mosquitto, subscriber, publisher):
     p = publisher(settings_for(mosquitto), start=False)
-    p.publish_state(STATE)
-    p.publish_status({"uptime_s": 1.0})
-    p.publish_stats({"today": {"rock": 60.0}})
+    p.publish(STATE)
+    p.publish(STATUS)
+    p.publish(STATS)
     p.start()
     # online, 2 discovery configs, state, status, stats: all acknowledged by the broker.
-    wait_until(lambda: p.counters()["published"] >= 6, what="6 acknowledged publishes")
+    wait_until(lambda: p.counters().published >= 6, what="6 acknowledged publishes")
 
     sub = subscriber(mosquitto, ["genred/#", "homeassistant/#"])
     assert sub.wait_for(f"{BASE}/availability").payload == "online"
-    for kind, expected in (("state", STATE), ("status", {"uptime_s": 1.0}), ("stats", {"today": {"rock": 60.0}})):
+    for kind, expected in (("state", STATE), ("status", STATUS), ("stats", STATS)):
         m = sub.wait_for(f"{BASE}/{kind}")
         assert m.retain, kind
-        assert json.loads(m.payload) == expected
-    assert sub.wait_for(f"{BASE}/state").payload == json.dumps(STATE, separators=(",", ":"))
+        assert m.payload == expected.to_json()
 
     genre = sub.wait_for("homeassistant/sensor/genred_kitchen/genre/config")
     conf = sub.wait_for("homeassistant/sensor/genred_kitchen/confidence/config")
@@ -97,7 +119,7 @@ def test_late_subscriber_sees_retained_topics_and_discovery(mosquitto, subscribe
     assert c["device"]["identifiers"] == ["genred_kitchen"] and c["unique_id"] != g["unique_id"]
 
     counters = p.counters()
-    assert counters["connected"] is True and counters["reconnects"] == 0 and counters["last_error"] is None
+    assert counters.connected is True and counters.reconnects == 0 and counters.last_error is None
 
     # A clean stop leaves "offline" retained, within its timeout.
     t0 = time.monotonic()
@@ -108,9 +130,58 @@ def test_late_subscriber_sees_retained_topics_and_discovery(mosquitto, subscribe
     assert (m.payload, m.retain) == ("offline", True)
 
 
+def test_a_connect_sends_online_discovery_the_retained_in_order_then_the_events(mosquitto, subscriber, publisher):
+    sub = subscriber(mosquitto, ["genred/#", "homeassistant/#"])
+    p = publisher(settings_for(mosquitto), start=False)
+    for message in (STATS, event(0), STATUS, STATE):  # not the order they go out in
+        p.publish(message)
+    p.start()
+    wait_until(lambda: p.counters().published >= 7, what="7 acknowledged publishes")
+    wait_until(lambda: sum(len(v) for v in sub.messages.values()) >= 7, what="7 messages at the subscriber")
+    seen = sorted((m for ms in sub.messages.values() for m in ms), key=lambda m: m.at)
+    assert [m.topic for m in seen] == [
+        f"{BASE}/availability", "homeassistant/sensor/genred_kitchen/genre/config",
+        "homeassistant/sensor/genred_kitchen/confidence/config", f"{BASE}/state", f"{BASE}/status", f"{BASE}/stats",
+        f"{BASE}/event"]
+    assert [m.payload for m in seen[3:]] == [STATE.to_json(), STATUS.to_json(), STATS.to_json(), event(0).to_json()]
+    assert [m.retain for m in seen[3:]] == [False, False, False, False]  # live to a subscriber already there
+
+
+def test_mqtt_retain_false_leaves_the_state_unretained_and_status_and_stats_retained(mosquitto, subscriber, publisher):
+    p = publisher(settings_for(mosquitto, retain=False))
+    for message in (STATE, STATUS, STATS):
+        p.publish(message)
+    wait_until(lambda: p.counters().published >= 6, what="online, discovery, state, status and stats acknowledged")
+    late = subscriber(mosquitto, [f"{BASE}/#"])
+    assert late.wait_for(f"{BASE}/stats").retain and late.wait_for(f"{BASE}/status").retain
+    time.sleep(0.2)
+    assert f"{BASE}/state" not in late.messages  # nothing retained to give a late subscriber
+
+
+@dataclasses.dataclass(frozen=True)
+class _Volume:
+    """A message class the publisher has never heard of: a new topic needs nothing of it."""
+
+    TOPIC: ClassVar[str] = "volume"
+    DELIVERY: ClassVar[Delivery] = Delivery.RETAINED
+    level_db: float
+
+    def to_json(self) -> str:
+        return json.dumps({"level_db": self.level_db})
+
+
+def test_a_new_message_class_is_published_on_its_topic_as_its_delivery_says(mosquitto, subscriber, publisher):
+    p = publisher(settings_for(mosquitto, discovery=False))
+    p.publish(_Volume(-20.0))
+    wait_until(lambda: p.counters().published >= 2, what="online and volume acknowledged")
+    late = subscriber(mosquitto, [f"{BASE}/volume"])
+    m = late.wait_for(f"{BASE}/volume")
+    assert (m.payload, m.retain) == ('{"level_db": -20.0}', True)
+
+
 def test_discovery_can_be_off(mosquitto, subscriber, publisher):
     p = publisher(settings_for(mosquitto, discovery=False))
-    wait_until(lambda: p.counters()["published"] >= 1)
+    wait_until(lambda: p.counters().published >= 1)
     sub = subscriber(mosquitto, ["#"])
     sub.wait_for(f"{BASE}/availability")
     time.sleep(0.2)
@@ -119,14 +190,14 @@ def test_discovery_can_be_off(mosquitto, subscriber, publisher):
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from genred.daemon.mqtt import MqttPublisher
+    from genred.daemon.mqtt.publisher import MqttPublisher
     from genred.daemon.settings import MqttSettings, TlsSettings
     p = MqttPublisher(MqttSettings(host="127.0.0.1", port=int(sys.argv[1]), keepalive_s=2), "kitchen")
     p.start()
     deadline = time.monotonic() + 20
-    while not p.counters()["connected"] and time.monotonic() < deadline:
+    while not p.counters().connected and time.monotonic() < deadline:
         time.sleep(0.02)
-    print("connected" if p.counters()["connected"] else "not connected", flush=True)
+    print("connected" if p.counters().connected else "not connected", flush=True)
     time.sleep(60)
 """)
 
@@ -155,8 +226,8 @@ def test_broker_restart_events_arrive_in_order(mosquitto_persistent, subscriber,
     # A persistent session: what is published while this subscriber is away waits for it.
     sub = subscriber(broker, [f"{BASE}/#"], clean_session=False)
     p = publisher(settings_for(broker, reconnect_min_s=0.2, reconnect_max_s=1.0))
-    p.publish_state(STATE)
-    wait_until(lambda: p.counters()["connected"], what="connected")
+    p.publish(STATE)
+    wait_until(lambda: p.counters().connected, what="connected")
     sub.wait_for(f"{BASE}/state")
     onlines = len([x for x in sub.payloads(f"{BASE}/availability") if x == "online"])
     states = len(sub.payloads(f"{BASE}/state"))
@@ -167,8 +238,8 @@ def test_broker_restart_events_arrive_in_order(mosquitto_persistent, subscriber,
     def produce() -> None:
         i = 0
         while not stop_producing.is_set():
-            p.publish_event({"i": i})
-            p.publish_probabilities({"rock": 1.0})  # QoS 0: dropped while away, never raises
+            p.publish(event(i))
+            p.publish(WINDOW)  # QoS 0: dropped while away, never raises
             produced.append(i)
             i += 1
             time.sleep(0.05)
@@ -179,26 +250,26 @@ def test_broker_restart_events_arrive_in_order(mosquitto_persistent, subscriber,
         time.sleep(0.4)
         broker.stop()
         time.sleep(0.8)  # events keep coming while the broker is down
-        assert p.counters()["connected"] is False
+        assert p.counters().connected is False
         broker.start()
-        wait_until(lambda: p.counters()["reconnects"] >= 1, timeout=10, what="a reconnect")
+        wait_until(lambda: p.counters().reconnects >= 1, timeout=10, what="a reconnect")
         time.sleep(0.4)
     finally:
         stop_producing.set()
         producer.join()
 
     n = len(produced)
-    wait_until(lambda: len({json.loads(x)["i"] for x in sub.payloads(f"{BASE}/event")}) == n, timeout=10, what="every event")
-    got = [json.loads(x)["i"] for x in sub.payloads(f"{BASE}/event")]
+    wait_until(lambda: len({number_of(x) for x in sub.payloads(f"{BASE}/event")}) == n, timeout=10, what="every event")
+    got = [number_of(x) for x in sub.payloads(f"{BASE}/event")]
     # At least once, in order: a repeat can only be of an event whose PUBACK was lost.
     assert list(dict.fromkeys(got)) == list(range(n))
     assert got == sorted(got)
     # Availability and state are republished on the reconnect.
     sub.wait_for(f"{BASE}/availability", lambda m: m.payload == "online", after=onlines)
     sub.wait_for(f"{BASE}/state", after=states)
-    wait_until(lambda: p.counters()["events_queued"] == 0, what="an empty queue")
+    wait_until(lambda: p.counters().events_queued == 0, what="an empty queue")
     c = p.counters()
-    assert c["connected"] and c["reconnects"] >= 1 and c["events_dropped"] == 0
+    assert c.connected and c.reconnects >= 1 and c.events_dropped == 0
 
 
 def test_events_in_flight_when_the_broker_dies_are_sent_again(mosquitto_persistent, subscriber, publisher, caplog):
@@ -206,22 +277,22 @@ def test_events_in_flight_when_the_broker_dies_are_sent_again(mosquitto_persiste
     sub = subscriber(broker, [f"{BASE}/event"], clean_session=False)
     caplog.set_level(logging.DEBUG, logger="genred.daemon.mqtt")
     p = publisher(settings_for(broker, reconnect_min_s=0.2, reconnect_max_s=0.5))
-    wait_until(lambda: p.counters()["connected"], what="connected")
-    p.publish_event({"i": 0})
+    wait_until(lambda: p.counters().connected, what="connected")
+    p.publish(event(0))
     sub.wait_count(f"{BASE}/event", 1)
     time.sleep(1.2)  # mosquitto's autosave (1 s) keeps the subscriber's session over a SIGKILL
     assert broker.proc is not None
     broker.proc.send_signal(signal.SIGSTOP)  # the next events reach paho but never the broker
-    p.publish_event({"i": 1})
-    p.publish_event({"i": 2})
+    p.publish(event(1))
+    p.publish(event(2))
     time.sleep(0.1)
-    assert p.counters()["events_queued"] == 2  # handed over, not acknowledged
+    assert p.counters().events_queued == 2  # handed over, not acknowledged
     broker.kill()
     broker.start()
     got = sub.wait_count(f"{BASE}/event", 3, timeout=10)
-    assert [json.loads(x)["i"] for x in got] == [0, 1, 2]
+    assert [number_of(x) for x in got] == [0, 1, 2]
     assert any("2 unacknowledged event(s) will be sent again" in r.getMessage() for r in caplog.records)
-    wait_until(lambda: p.counters()["events_queued"] == 0, what="an empty queue")
+    wait_until(lambda: p.counters().events_queued == 0, what="an empty queue")
 
 
 def test_event_queue_is_bounded_and_keeps_the_newest(mosquitto_persistent, subscriber, publisher, caplog):
@@ -230,18 +301,18 @@ def test_event_queue_is_bounded_and_keeps_the_newest(mosquitto_persistent, subsc
     broker.stop()
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     p = publisher(settings_for(broker, event_queue_size=3))
-    wait_until(lambda: p.counters()["last_error"] is not None, what="a failed connect")
+    wait_until(lambda: p.counters().last_error is not None, what="a failed connect")
     for i in range(5):
-        p.publish_event({"i": i})
+        p.publish(event(i))
     c = p.counters()
-    assert (c["connected"], c["events_queued"], c["events_dropped"]) == (False, 3, 2)
+    assert (c.connected, c.events_queued, c.events_dropped) == (False, 3, 2)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("not reachable" in w and broker.address in w and "still printed" in w for w in warnings), warnings
 
     broker.start()
-    assert sub.wait_count(f"{BASE}/event", 3, timeout=10) == ['{"i":2}', '{"i":3}', '{"i":4}']
-    wait_until(lambda: p.counters()["events_queued"] == 0, what="an empty queue")
-    assert p.counters()["events_dropped"] == 2
+    assert sub.wait_count(f"{BASE}/event", 3, timeout=10) == [event(i).to_json() for i in (2, 3, 4)]
+    wait_until(lambda: p.counters().events_queued == 0, what="an empty queue")
+    assert p.counters().events_dropped == 2
     time.sleep(0.2)
     assert len(sub.payloads(f"{BASE}/event")) == 3
     # One warning for the whole outage, however many attempts it took.
@@ -252,15 +323,15 @@ def test_wrong_credentials_one_error_and_publishing_goes_on(mosquitto_auth, publ
     caplog.set_level(logging.DEBUG, logger="genred.daemon.mqtt")
     s = settings_for(mosquitto_auth, username=USERNAME, reconnect_min_s=0.1, reconnect_max_s=0.3)
     p = publisher(s, password="not-the-password")
-    wait_until(lambda: "not authorized" in str(p.counters()["last_error"]).lower(), what="an auth refusal")
+    wait_until(lambda: "not authorized" in str(p.counters().last_error).lower(), what="an auth refusal")
     time.sleep(1.0)  # several more refused attempts
-    p.publish_state(STATE)
-    p.publish_status({"ok": True})
-    p.publish_stats({})
-    p.publish_event({"i": 1})
-    p.publish_probabilities({"rock": 1.0})
+    p.publish(STATE)
+    p.publish(STATUS)
+    p.publish(STATS)
+    p.publish(event(1))
+    p.publish(WINDOW)
     c = p.counters()
-    assert c["connected"] is False and c["events_queued"] == 1
+    assert c.connected is False and c.events_queued == 1
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1, [r.getMessage() for r in errors]
     assert "refused us" in errors[0].getMessage() and "Not authorized" in errors[0].getMessage()
@@ -268,19 +339,19 @@ def test_wrong_credentials_one_error_and_publishing_goes_on(mosquitto_auth, publ
     assert all("not-the-password" not in r.getMessage() for r in caplog.records)
 
     good = publisher(s, password=PASSWORD)
-    wait_until(lambda: good.counters()["connected"], what="a connect with the right password")
+    wait_until(lambda: good.counters().connected, what="a connect with the right password")
 
 
 def test_tls_with_the_brokers_ca(mosquitto_tls, publisher, caplog):
     tls = mosquitto_tls.tls
     p = publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True, ca_file=str(tls.ca))))
-    wait_until(lambda: p.counters()["connected"], what="a TLS connection")
+    wait_until(lambda: p.counters().connected, what="a TLS connection")
 
     # Not our CA (the system store): refused by us, retried, one warning, no exception.
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     q = publisher(settings_for(mosquitto_tls, client_id="other", tls=TlsSettings(enabled=True)))
-    wait_until(lambda: "certificate" in str(q.counters()["last_error"]).lower(), what="a certificate failure")
-    assert not q.counters()["connected"]
+    wait_until(lambda: "certificate" in str(q.counters().last_error).lower(), what="a certificate failure")
+    assert not q.counters().connected
 
     # A CA file that is not there: refused at start, naming the key and the file.
     missing = str(tls.ca) + ".missing"
@@ -295,7 +366,7 @@ def test_tls_with_the_brokers_ca(mosquitto_tls, publisher, caplog):
 
 def test_stop_returns_in_time_when_the_broker_is_gone(mosquitto, publisher):
     p = publisher(settings_for(mosquitto))
-    wait_until(lambda: p.counters()["connected"], what="connected")
+    wait_until(lambda: p.counters().connected, what="connected")
     assert mosquitto.proc is not None
     mosquitto.proc.send_signal(signal.SIGSTOP)  # the socket stays open, nothing answers
     try:
@@ -308,8 +379,8 @@ def test_stop_returns_in_time_when_the_broker_is_gone(mosquitto, publisher):
     # Never connected at all: stop is quick too.
     mosquitto.kill()
     q = publisher(settings_for(mosquitto))
-    wait_until(lambda: q.counters()["last_error"] is not None, what="a failed connect")
-    q.publish_event({"i": 0})
+    wait_until(lambda: q.counters().last_error is not None, what="a failed connect")
+    q.publish(event(0))
     t0 = time.monotonic()
     q.stop(timeout_s=1.0)
     assert time.monotonic() - t0 < 1.2
@@ -317,14 +388,14 @@ def test_stop_returns_in_time_when_the_broker_is_gone(mosquitto, publisher):
 
 def test_listen_prints_state_event_and_availability(mosquitto, publisher):
     p = publisher(settings_for(mosquitto, discovery=False))
-    p.publish_state(STATE)
-    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    p.publish(STATE)
+    wait_until(lambda: p.counters().published >= 2, what="online and state acknowledged")
     out = io.StringIO()
     result: list[int] = []
     t = threading.Thread(target=lambda: result.append(listen(mosquitto.host, mosquitto.port, out=out, max_messages=3)))
     t.start()
     wait_until(lambda: out.getvalue().count("\n") >= 2, what="the retained lines")
-    p.publish_event({"from": "jazz", "to": "rock", "confidence": 0.8, "at": "2025-01-01T12:00:00+00:00"})
+    p.publish(EventPayload(from_genre="jazz", to_genre="rock", confidence=0.8, at="2025-01-01T12:00:00+00:00"))
     t.join(timeout=10)
     assert not t.is_alive() and result == [0]
     lines = out.getvalue().splitlines()
@@ -403,31 +474,28 @@ def _warnings(caplog) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", ["close", "garbage", "silent"])
-def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, monkeypatch, mode):
-    import genred.daemon.mqtt as mqtt_mod
-
-    monkeypatch.setattr(mqtt_mod, "CONNACK_TIMEOUT_S", 0.5)  # for "silent": how long to wait for CONNACK
+def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, mode):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     server = NotABroker(mode)
     try:
         s = MqttSettings(host="127.0.0.1", port=server.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.2)
-        p = publisher(s)
+        p = publisher(s, connack_timeout_s=0.5)  # for "silent": how long to wait for CONNACK
         wait_until(lambda: server.accepted >= 3, timeout=40, what="three attempts")
-        assert not p.counters()["connected"]
+        assert not p.counters().connected
     finally:
         p.stop(timeout_s=1.0)
         server.close()
     said = _warnings(caplog)
     assert len(said) == 1, said
     assert f"127.0.0.1:{server.port}" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
-    assert "answer" in p.counters()["last_error"]
+    assert "answer" in p.counters().last_error
 
 
 def test_plain_mqtt_to_a_tls_port_names_mqtt_tls_enabled(mosquitto_tls, publisher, caplog):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     p = publisher(settings_for(mosquitto_tls, reconnect_min_s=0.1, reconnect_max_s=0.2))
     wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
-    assert not p.counters()["connected"]
+    assert not p.counters().connected
     said = _warnings(caplog)
     assert len(said) == 1 and "mqtt.tls.enabled" in said[0], said
 
@@ -446,7 +514,7 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
     q = publisher(settings_for(mosquitto, client_id="tls-to-plain", reconnect_min_s=0.1, reconnect_max_s=0.2,
                                tls=TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))))
     wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
-    assert not q.counters()["connected"]
+    assert not q.counters().connected
     said = _warnings(caplog)
     assert len(said) == 1 and "TLS" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
 
@@ -454,15 +522,15 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
 def test_a_broker_shutting_down_is_said_plainly(mosquitto, publisher, caplog):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     p = publisher(settings_for(mosquitto))
-    wait_until(lambda: p.counters()["connected"], what="connected")
+    wait_until(lambda: p.counters().connected, what="connected")
     mosquitto.stop()  # SIGTERM: a clean shutdown, the socket closed without a DISCONNECT
-    wait_until(lambda: not p.counters()["connected"], what="the loss noticed")
+    wait_until(lambda: not p.counters().connected, what="the loss noticed")
     lost = [m for m in _warnings(caplog) if "lost" in m]
     assert len(lost) == 1 and "closed by the broker" in lost[0] and "Unspecified" not in lost[0], lost
-    assert "closed by the broker" in p.counters()["last_error"]
+    assert "closed by the broker" in p.counters().last_error
     mosquitto.start()
-    wait_until(lambda: p.counters()["connected"], timeout=10, what="reconnected")
-    assert p.counters()["last_error"] is None  # no stale error once connected again
+    wait_until(lambda: p.counters().connected, timeout=10, what="reconnected")
+    assert p.counters().last_error is None  # no stale error once connected again
 
 
 # -- genred listen against a secured broker --------------------------------------------------------
@@ -492,8 +560,8 @@ def test_listen_with_the_daemons_config_on_a_broker_with_passwords(mosquitto_aut
     secret = tmp_path / "mqtt-password"
     secret.write_text(PASSWORD + "\n")
     p = publisher(settings_for(mosquitto_auth, username=USERNAME, discovery=False), password=PASSWORD)
-    p.publish_state(STATE)
-    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    p.publish(STATE)
+    wait_until(lambda: p.counters().published >= 2, what="online and state acknowledged")
     cfg = tmp_path / "config.yaml"
     cfg.write_text(f"mqtt:\n  host: {mosquitto_auth.host}\n  port: {mosquitto_auth.port}\n"
                    f"  username: {USERNAME}\n  password_file: {secret}\n")
@@ -511,8 +579,8 @@ def test_listen_with_the_daemons_config_on_a_broker_with_passwords(mosquitto_aut
 def test_listen_over_tls(mosquitto_tls, publisher):
     tls = TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))
     p = publisher(settings_for(mosquitto_tls, tls=tls, discovery=False))
-    p.publish_state(STATE)
-    wait_until(lambda: p.counters()["published"] >= 2, what="online and state acknowledged")
+    p.publish(STATE)
+    wait_until(lambda: p.counters().published >= 2, what="online and state acknowledged")
     lines, err = _listen_lines(["--host", mosquitto_tls.host, "--port", str(mosquitto_tls.port),
                                 "--tls", "--ca-file", str(mosquitto_tls.tls.ca)], 2)
     assert any(ln.endswith(f"{DEVICE} state: rock 0.82 (music)") for ln in lines), (lines, err)

@@ -23,7 +23,6 @@ import random
 import socket
 import threading
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -61,26 +60,26 @@ def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, 
         events_before = len(pub.events)
         queued_while_down = []
         for i in range(20):
-            before = pub.counters()["reconnects"]
+            before = pub.counters().reconnects
             if i % 2:
                 broker.kill()  # SIGKILL: no goodbye, nothing saved since the last autosave
             else:
                 broker.stop()  # SIGTERM: mosquitto saves its sessions and exits
             time.sleep(rng.uniform(0.3, 0.6))
-            queued_while_down.append(pub.counters()["events_queued"])
+            queued_while_down.append(pub.counters().events_queued)
             broker.start()
-            wait_until(lambda before=before: pub.counters()["reconnects"] > before, 15, f"reconnect {i + 1}")
+            wait_until(lambda before=before: pub.counters().reconnects > before, 15, f"reconnect {i + 1}")
             wait_until(sub.client.is_connected, 15, f"the subscriber back after restart {i + 1}")
             time.sleep(rng.uniform(0.2, 0.5))  # traffic while the broker is up
         assert len(pub.events) - events_before >= 10, "events must flow through the restarts"
         assert sum(n > 0 for n in queued_while_down) >= 3, f"events must be queued during outages: {queued_while_down}"
         time.sleep(1.0)
-    assert pub.counters()["reconnects"] >= 20 and pub.counters()["events_dropped"] == 0
+    assert pub.counters().reconnects >= 20 and pub.counters().events_dropped == 0
 
-    produced = [json.dumps(e, sort_keys=True) for e in pub.events]
+    produced = [e.to_json() for e in pub.events]  # exactly what went on the wire
 
     def received() -> list[str]:
-        return [json.dumps(json.loads(p), sort_keys=True) for p in sub.payloads(f"{base}/event")]
+        return sub.payloads(f"{base}/event")
 
     deadline = time.monotonic() + 10
     while not delivered_in_order(produced, received())[0] and time.monotonic() < deadline:
@@ -93,7 +92,7 @@ def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, 
     late = subscriber(broker, [f"{base}/state", f"{base}/availability"])
     assert late.wait_for(f"{base}/availability", timeout=5).payload == "offline"
     state = late.wait_for(f"{base}/state", timeout=5)
-    assert state.retain and json.loads(state.payload) == pub.states[-1]
+    assert state.retain and state.payload == pub.states[-1].to_json()
 
 
 # -- capture faults --------------------------------------------------------------------------
@@ -199,7 +198,7 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
     runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
     runner.start()
     try:
-        wait_until(lambda: daemon.status()["windows"] >= 1, 15, "a first window (3 s of audio)")
+        wait_until(lambda: daemon.status().windows >= 1, 15, "a first window (3 s of audio)")
         assert len(notify.watchdogs()) >= 5
         fake.overflow_blocks = 3
         wait_until(lambda: fake.overflow_blocks == 0, 5, "the overflows delivered")
@@ -215,8 +214,8 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
         wait_until(lambda: len(fake.opened_at) == 2, 5, "the reopen")
         back_at = fake.opened_at[-1]
         wait_until(lambda: any(t > back_at for t in notify.watchdogs()), 5, "the watchdog fed again")
-        windows_before = daemon.status()["windows"]
-        wait_until(lambda: daemon.status()["windows"] > windows_before, 10, "windows classified again")
+        windows_before = daemon.status().windows
+        wait_until(lambda: daemon.status().windows > windows_before, 10, "windows classified again")
         status = daemon.status()
     finally:
         stop.set()
@@ -239,7 +238,7 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
     assert sum(t < stalled_at for t in dogs) >= 5 and sum(t > back_at for t in dogs) >= 2
     gaps = np.diff([t for t in dogs if t < stalled_at])
     assert gaps.max() < 0.5  # fed steadily while audio flows
-    cap = status["capture"]
+    cap = status.capture
     assert cap["overruns"] == 3 and cap["reopen_count"] >= 1 and cap["state"] == "running"
     assert cap["last_error"] is None  # running again: no stale error in the status
     msgs = [m for _, m in notify.messages]
@@ -321,24 +320,22 @@ class _CountingSink(io.TextIOBase):
         return len(s)
 
 
-def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monkeypatch):
-    from genred.daemon import service
+def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path):
+    from genred.daemon.clock import Clock
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
 
     holder: dict[str, object] = {}
+    noon = dt.datetime(2025, 1, 1, 12).timestamp()  # local noon: an hour of DST either way stays that day
 
-    class _Date(dt.date):
+    def wall() -> float:
         """A day passes every 2 minutes of audio: the listening mix sees 30 days."""
+        src = holder.get("source")
+        days = int(src.delivered / SOAK_RATE // 120) if src is not None else 0
+        return noon + days * 86400.0
 
-        @classmethod
-        def today(cls):
-            src = holder.get("source")
-            days = int(src.delivered / SOAK_RATE // 120) if src is not None else 0
-            return dt.date(2025, 1, 1) + dt.timedelta(days=days)
-
-    monkeypatch.setattr(service, "dt", types.SimpleNamespace(date=_Date, datetime=dt.datetime, timezone=dt.timezone))
+    clock = Clock(wall=wall)
 
     samples: list[tuple[float, int, int, int]] = []  # audio s, RSS KiB, mix days, inference deque length
 
@@ -354,14 +351,14 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monke
     settings = Settings(device_id="soak", model=str(model_path), audio=AudioSettings(source="default", block_s=0.1),
                         mqtt=MqttSettings(enabled=False))
     out = _CountingSink()
-    daemon = Daemon(settings, source_factory=lambda a: source, notifier=Notifier({}), out=out)
+    daemon = Daemon(settings, source_factory=lambda a: source, notifier=Notifier({}), out=out, clock=clock)
     holder["daemon"] = daemon
     assert daemon.run(threading.Event()) == 0
     rss_end = _rss_kib()
 
     status = daemon.status()
-    assert status["audio_s"] == pytest.approx(SOAK_S, abs=0.2)
-    assert status["windows"] >= 3500  # about one a second
+    assert status.audio_s == pytest.approx(SOAK_S, abs=0.2)
+    assert status.windows >= 3500  # about one a second
     assert out.lines >= 20, "the synthetic runs must change the state"
     assert len(samples) == len(checkpoints)
 
@@ -375,14 +372,15 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path, monke
     assert all(days <= daemon.mix.days for _, _, days, _ in samples)
     assert all(n <= daemon._inference_ms.maxlen for *_, n in samples)
     assert all(len(per_genre) <= len(daemon.labels) for per_genre in daemon.mix._seconds.values())
-    snapshot = daemon.mix.snapshot(_Date.today())
-    assert set(snapshot) == {"today", "last_7_days", "date"}
-    assert len(snapshot["last_7_days"]["share"]) == len(daemon.labels)
-    assert snapshot["last_7_days"]["music_s"] <= 7 * 120 + 1
+    assert samples[-1][2] == daemon.mix.days  # a full week of the clock's days in the mix, no more
+    snapshot = daemon.mix.snapshot(clock.today())
+    assert set(json.loads(snapshot.to_json())) == {"today", "last_7_days", "date"}
+    assert len(snapshot.recent.share) == len(daemon.labels)
+    assert snapshot.recent.music_s <= 7 * 120 + 1
     pipeline = daemon.pipeline
     assert pipeline is not None and pipeline.input_rate_hz == SOAK_RATE
     for name, value in vars(pipeline._resampler).items():
         if isinstance(value, np.ndarray):
             assert value.size < 10 * SOAK_RATE, f"resampler {name} holds {value.size} samples"
-    assert len(json.dumps(status)) < 4096  # the status payload does not grow either
+    assert len(status.to_json()) < 4096  # the status payload does not grow either
     assert dataclasses.is_dataclass(daemon.source.status())

@@ -48,11 +48,46 @@ def test_daemon_on_a_file_prints_changes_and_ends(write_wav, model_path):
     assert daemon.run(stop) == 0
     assert time.monotonic() - t0 < 30
     status = daemon.status()
-    assert status["windows"] == 6  # windows ending at 3..8 s
-    assert status["input_rate_hz"] == 48000 and status["audio_s"] == pytest.approx(8.0, abs=0.05)
+    assert status.windows == 6  # windows ending at 3..8 s
+    assert status.input_rate_hz == 48000 and status.audio_s == pytest.approx(8.0, abs=0.05)
     lines = out.getvalue().splitlines()
     assert lines, "the first decision is always printed"
     assert all(" test: " in ln and " -> " in ln for ln in lines)
+
+
+def test_the_daemon_reads_the_time_of_its_clock(write_wav, model_path):
+    """Wall time for the payloads and the printed changes, monotonic time for uptime and
+    intervals: both the clock's, none the system's."""
+    import datetime as dt
+
+    from genred.daemon.clock import Clock
+    from genred.daemon.mqtt.api import NullPublisher
+    from genred.daemon.mqtt.payloads import StatePayload, StatsPayload, StatusPayload
+    from genred.daemon.service import Daemon
+    from genred.daemon.systemd import Notifier
+
+    sent: list = []
+
+    class Recording(NullPublisher):
+        def publish(self, message) -> None:
+            sent.append(message)
+
+    wall = dt.datetime(2031, 5, 6, 12, 8, 9, tzinfo=dt.timezone.utc).timestamp()  # noon: that day in any zone to +-11 h
+    mono = iter(range(1000, 10**6, 10))  # ten seconds pass at each reading
+    clock = Clock(wall=lambda: wall, monotonic=lambda: float(next(mono)))
+    path = write_wav("song.wav", music_like(5.0, 16000), 16000)
+    out = io.StringIO()
+    daemon = Daemon(_settings(f"file:{path}", model_path, enabled=True), source_factory=_fast_file,
+                    publisher_factory=lambda *a, **kw: Recording(), notifier=Notifier({}), out=out, clock=clock)
+    assert daemon.run(threading.Event()) == 0
+    at = dt.datetime.fromtimestamp(wall, dt.timezone.utc).astimezone().isoformat(timespec="seconds")
+    lines = out.getvalue().splitlines()
+    assert lines and all(ln.startswith(f"{at} test: ") for ln in lines)
+    states = [m for m in sent if isinstance(m, StatePayload)]
+    assert states and {m.since for m in states} == {at}
+    assert {m.date for m in sent if isinstance(m, StatsPayload)} == {"2031-05-06"}
+    uptimes = [m.uptime_s for m in sent if isinstance(m, StatusPayload)]
+    assert uptimes and all(u > 0 and u % 10 == 0 for u in uptimes), uptimes  # whole steps of the clock
 
 
 class _NotifySocket:
@@ -339,6 +374,9 @@ def test_uninstall_keeps_the_config_and_purge_removes_it_saying_so(tmp_path):
 def test_listening_mix_today_and_last_7_days():
     import datetime as dt
 
+    import json
+
+    from genred.daemon.mqtt.payloads import MixShare
     from genred.daemon.stats import ListeningMix
 
     mix = ListeningMix(("jazz", "rock"))
@@ -349,6 +387,9 @@ def test_listening_mix_today_and_last_7_days():
     mix.add("jazz", 60.0, today - dt.timedelta(days=3))
     mix.add("rock", 500.0, today - dt.timedelta(days=7))  # outside the week
     snap = mix.snapshot(today)
-    assert snap["today"] == {"music_s": 40.0, "share": {"jazz": 0.25, "rock": 0.75}}
-    assert snap["last_7_days"] == {"music_s": 100.0, "share": {"jazz": 0.7, "rock": 0.3}}
-    assert mix.snapshot(today + dt.timedelta(days=1))["today"]["music_s"] == 0.0
+    assert snap.today == MixShare(music_s=40.0, share={"jazz": 0.25, "rock": 0.75})
+    assert snap.recent == MixShare(music_s=100.0, share={"jazz": 0.7, "rock": 0.3})
+    assert json.loads(snap.to_json()) == {"today": {"music_s": 40.0, "share": {"jazz": 0.25, "rock": 0.75}},
+                                          "last_7_days": {"music_s": 100.0, "share": {"jazz": 0.7, "rock": 0.3}},
+                                          "date": "2026-03-10"}
+    assert mix.snapshot(today + dt.timedelta(days=1)).today.music_s == 0.0

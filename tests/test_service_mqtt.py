@@ -75,14 +75,13 @@ def test_broker_restart_loses_no_event(mosquitto_persistent, subscriber, write_w
         time.sleep(3.0)  # the daemon keeps classifying; events queue up
         broker.start()
         deadline = time.monotonic() + 20
-        while pub.counters()["reconnects"] < 1 and time.monotonic() < deadline:
+        while pub.counters().reconnects < 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert pub.counters()["reconnects"] >= 1
+        assert pub.counters().reconnects >= 1
         time.sleep(2.0)
         assert len(pub.events) > produced_while_down
-    produced = [json.dumps(e, sort_keys=True) for e in pub.events]
+    produced = [e.to_json() for e in pub.events]  # exactly what went on the wire
     received = sub.wait_count("genred/den/event", len(produced), timeout=10)
-    received = [json.dumps(json.loads(p), sort_keys=True) for p in received]
     ok, why = delivered_in_order(produced, received)  # at least once, in order
     assert ok, why
     assert sub.payloads("genred/den/availability")[-1] == "offline"
@@ -190,19 +189,19 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
         m = sub.wait_for(topic, lambda m: json.loads(m.payload)["status"] == "no_audio", timeout=5)
         state = json.loads(m.payload)
         assert state["genre"] is None and state["confidence"] == 0.0
-        windows = daemon.status()["windows"]
+        windows = daemon.status().windows
         mix = daemon.mix.snapshot(dt.date.today())
         late = subscriber(mosquitto, [topic])  # a dashboard that connects during the outage
         retained = late.wait_for(topic)
         assert retained.retain and json.loads(retained.payload)["status"] == "no_audio"
         time.sleep(1.5)
-        assert daemon.status()["windows"] == windows and daemon.mix.snapshot(dt.date.today()) == mix
+        assert daemon.status().windows == windows and daemon.mix.snapshot(dt.date.today()) == mix
         n = len(sub.payloads(topic))
         fake.stalled = False  # plugged in again
         fake.available = True
         back = json.loads(sub.wait_for(topic, lambda m: json.loads(m.payload)["status"] != "no_audio",
                                        timeout=15, after=n).payload)
-        assert back["status"] in ("music", "silence", "uncertain") and daemon.status()["windows"] > windows
+        assert back["status"] in ("music", "silence", "uncertain") and daemon.status().windows > windows
     finally:
         stop.set()
         runner.join(timeout=10)

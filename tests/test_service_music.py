@@ -70,10 +70,10 @@ def test_daemon_prints_the_change_to_no_music_and_does_not_count_it(make_bundle,
     # The listening mix counts the windows that name a genre: the music, and the talk
     # only until no_music_hold_s has passed; the no-music windows after that are not counted.
     n, hop_s = _genre_windows(model, audio)
-    counted = daemon.mix.snapshot(dt.date.today())["today"]["music_s"]
-    assert counted == round(n * hop_s, 1) and n < daemon.status()["windows"] - 5
+    counted = daemon.mix.snapshot(dt.date.today()).today.music_s
+    assert counted == round(n * hop_s, 1) and n < daemon.status().windows - 5
     plain, _ = _run_daemon(make_bundle(None, name="plain"), path)
-    assert plain.mix.snapshot(dt.date.today())["today"]["music_s"] > counted + 5  # without a detector, talk counts
+    assert plain.mix.snapshot(dt.date.today()).today.music_s > counted + 5  # without a detector, talk counts
 
 
 def test_no_detector_is_said_once_at_info(make_bundle, caplog):
@@ -112,7 +112,7 @@ def _render(template: str, payload: dict) -> str:
 
 
 def test_no_music_on_the_broker_in_home_assistant_and_listen(mosquitto, subscriber, make_bundle, write_wav, tmp_path):
-    from genred.daemon.mqtt import listen
+    from genred.daemon.mqtt.listen import listen
 
     path = write_wav("den.wav", _music_then_talk(), RATE_HZ)
     cfg = tmp_path / "config.yaml"

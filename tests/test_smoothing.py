@@ -343,6 +343,25 @@ def test_reset_forgets_the_current_genre():
     assert (s.status, s.genre, s.since_s) == ("music", "jazz", 0.5)
 
 
+def test_changed_flags_mark_the_first_window_of_each_pair_and_each_genre():
+    sm = Smoother(LABELS, SmootherParams(**RAW_EMA, switch_hold_s=0.0))
+    flat = np.array([0.34, 0.33, 0.33])  # below the floor: uncertain
+    seq = [A, A, (A, QUIET_DB), (A, QUIET_DB), flat, flat, A, B, B]
+    states = run(sm, seq)
+    assert [(s.status, s.genre) for s in states] == [
+        ("music", "rock"), ("music", "rock"), ("silence", None), ("silence", None), ("uncertain", None),
+        ("uncertain", None), ("music", "rock"), ("music", "jazz"), ("music", "jazz")]
+    assert [s.changed for s in states] == [True, False, True, False, True, False, True, True, False]
+    # silence -> uncertain changes the pair, not the genre (None both times)
+    assert [s.genre_changed for s in states] == [True, False, True, False, False, False, True, True, False]
+    assert [t for t, *_ in changes(states)] == [s.since_s for s in states if s.changed]
+    sm.reset()  # a new stream: its first window is a change, its genre one from None
+    again = sm.process(A, LOUD_DB, 0.5)
+    assert (again.changed, again.genre_changed) == (True, True)
+    quiet = Smoother(LABELS).process(A, QUIET_DB, 1.0)
+    assert (quiet.changed, quiet.genre_changed) == (True, False)
+
+
 # --- invariants ------------------------------------------------------------------
 
 
@@ -381,6 +400,9 @@ def test_invariants(windows):
             assert s.since_s == prev.since_s
         elif prev is not None:
             assert s.since_s == t
+        # The flags every reader uses, against the pair and the genre of the previous window.
+        assert s.changed == (prev is None or (prev.status, prev.genre) != (s.status, s.genre))
+        assert s.genre_changed == (s.genre != (prev.genre if prev is not None else None))
         prev = s
 
 

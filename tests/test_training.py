@@ -207,6 +207,21 @@ def test_smoothing_fit_prefers_stable_correct_output():
     assert fit["best_scores"]["changes"] < fit["raw"]["changes"]
 
 
+def test_smoothing_fit_counts_changes_of_the_genre_after_the_first():
+    from genred.dsp.smoothing import SmootherParams
+    from genred.training.smoothing_fit import Stream, run_stream
+
+    labels = ("a", "b", "c")
+    a, b, flat = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.34, 0.33, 0.33]
+    # published: uncertain, a, a, silence, uncertain, a, b -> genres None a a None None a b
+    probs = np.array([flat, a, a, a, flat, a, b])
+    level = np.array([-20.0, -20.0, -20.0, -70.0, -20.0, -20.0, -20.0])
+    stream = Stream(probs, level, np.arange(7) + 3.0, 0, "s")
+    got = run_stream(stream, labels, SmootherParams(tau_s=1e-3, switch_hold_s=0.0))
+    # a -> None, None -> a, a -> b; not the first a, not silence -> uncertain (no genre either side)
+    assert got == {"correct": 3 / 7, "wrong": 1 / 7, "changes": 3.0}
+
+
 @pytest.mark.slow
 def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     """The whole command on a tiny synthetic set: a loadable int8 bundle, its report,

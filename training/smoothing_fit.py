@@ -47,14 +47,12 @@ class Stream:
 def run_stream(stream: Stream, labels: tuple[str, ...], params: SmootherParams) -> dict[str, float]:
     sm = Smoother(labels, params)
     true = labels[stream.label]
-    published: list[str | None] = []
-    for p, lvl, t in zip(stream.probs, stream.level_db, stream.t_end_s):
-        published.append(sm.process(p, float(lvl), float(t)).genre)
-    n = len(published)
-    correct = sum(g == true for g in published) / n
-    wrong = sum(g is not None and g != true for g in published) / n
-    first = next((i for i, g in enumerate(published) if g is not None), n)
-    changes = sum(published[i] != published[i - 1] for i in range(first + 1, n))
+    states = [sm.process(p, float(lvl), float(t)) for p, lvl, t in zip(stream.probs, stream.level_db, stream.t_end_s)]
+    n = len(states)
+    correct = sum(s.genre == true for s in states) / n
+    wrong = sum(s.genre is not None and s.genre != true for s in states) / n
+    # The smoother counts the first genre of the stream as a change (from None): not penalised.
+    changes = max(0, sum(s.genre_changed for s in states) - 1)
     return {"correct": correct, "wrong": wrong, "changes": float(changes)}
 
 

@@ -66,7 +66,7 @@ def plot(results, spans, labels: tuple[str, ...], out: Path) -> None:
         x0 = t[i - 1] if i else t[0] - 1
         colour = colours(labels.index(s.genre)) if s.genre else ("white" if s.status == "silence" else "lightgrey")
         b.axvspan(x0, t[i], color=colour, alpha=0.9 if s.genre else 1.0, lw=0)
-    changes = [0] + [i for i in range(1, len(states)) if (states[i].status, states[i].genre) != (states[i - 1].status, states[i - 1].genre)]
+    changes = [i for i, s in enumerate(states) if s.changed]  # one stream: its first window is a change
     for i in changes:
         s = states[i]
         b.text(t[i], 0.5, s.genre or s.status, fontsize=7, va="center", rotation=90 if len(changes) > 12 else 0)
