@@ -26,7 +26,8 @@ import msgspec
 import yaml
 
 from genred.dsp.errors import GenredError, one_line
-from genred.dsp.schema import Problem, base_of, extra, fields, is_optional, leaves, locate, requirement, struct_of
+from genred.dsp.schema import base_of, extra, fields, is_optional, leaves, requirement, struct_of
+from genred.dsp.schema_errors import Problem, locate
 from genred.dsp.smoothing import music_thresholds_problem
 
 from .settings import MqttSettings, Settings

@@ -16,7 +16,8 @@ from msgspec import Meta
 
 from .errors import ModelError, one_line
 from .params import LogMelParams, WindowParams
-from .schema import Schema, decode, require_every_key, to_plain
+from .schema import Schema, to_plain
+from .schema_errors import decode, require_every_key
 from .smoothing import SmootherParams
 
 SCHEMA = "genred-model/1"

@@ -103,7 +103,8 @@ from msgspec import Meta
 
 from .labels import label_probabilities
 from .music_gate import TIME_EPS_S, MusicGate, ema_weight
-from .schema import FLOAT_MAX, Params, decode, to_plain
+from .schema import FLOAT_MAX, Params, to_plain
+from .schema_errors import decode
 
 _LOG = logging.getLogger(__name__)
 
