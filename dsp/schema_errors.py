@@ -2,8 +2,8 @@
 of msgspec's errors, and model.json's words for them.
 
 `locate` turns a `msgspec.ValidationError` into a `Problem` (the dotted key, what kind
-of problem, the value) from which the config (`genred.daemon.config_errors`) and the
-model bundle (`decode`, `plain_message`) write their own one-line messages.
+of problem, the value) from which the daemon's config and the model bundle (`decode`,
+`plain_message`) write their own one-line messages.
 """
 
 from __future__ import annotations
