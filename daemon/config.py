@@ -28,7 +28,7 @@ import yaml
 from genred.dsp.errors import GenredError, one_line
 from genred.dsp.schema import base_of, extra, fields, is_optional, leaves, requirement, struct_of
 from genred.dsp.schema_errors import Problem, locate
-from genred.dsp.smoothing import music_thresholds_problem
+from genred.dsp.smoother_params import music_thresholds_problem
 
 from .settings import MqttSettings, Settings
 

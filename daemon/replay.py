@@ -22,7 +22,7 @@ from genred.dsp.errors import AudioError, GenredError
 from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.metrics import scores
 from genred.dsp.pipeline import Pipeline, WindowResult
-from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE
+from genred.dsp.smoothed_state import STATUS_NO_MUSIC, STATUS_SILENCE
 
 from .audio import FileSource
 from .settings import AudioSettings

@@ -24,7 +24,7 @@ import numpy as np
 from genred.dsp.classifier import Classifier, TfliteClassifier
 from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.pipeline import Pipeline, WindowResult
-from genred.dsp.smoothing import SmootherParams
+from genred.dsp.smoother_params import SmootherParams
 
 from . import __version__, resolve_model
 from .clock import Clock

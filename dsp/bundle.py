@@ -18,7 +18,7 @@ from .errors import ModelError, one_line
 from .params import LogMelParams, WindowParams
 from .schema import Schema, to_plain
 from .schema_errors import decode, require_every_key
-from .smoothing import SmootherParams
+from .smoother_params import SmootherParams
 
 SCHEMA = "genred-model/1"
 GTZAN_LABELS = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
