@@ -157,7 +157,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from genred.dsp.classifier import TfliteClassifier
 
-    from .replay import evaluate, format_evaluation, replay
+    from .evaluate import evaluate, format_evaluation
+    from .replay import replay
 
     classifier = TfliteClassifier.from_path(resolve_model(args.model))
     if args.command == "replay":
