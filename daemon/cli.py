@@ -147,7 +147,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _dispatch_daemon(args)
 
     if args.command == "bench":
-        from .bench import format_bench, run_bench, write_json
+        from .bench.report import format_bench, write_json
+        from .bench.run import run_bench
 
         result = run_bench(seconds=args.seconds, threads=args.threads, file=args.file, model=args.model, hop_s=args.hop)
         print(format_bench(result))
