@@ -147,7 +147,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _dispatch_daemon(args)
 
     if args.command == "bench":
-        from .bench import format_bench, run_bench, write_json
+        from .bench.report import format_bench, write_json
+        from .bench.run import run_bench
 
         result = run_bench(seconds=args.seconds, threads=args.threads, file=args.file, model=args.model, hop_s=args.hop)
         print(format_bench(result))
@@ -157,7 +158,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     from genred.dsp.classifier import TfliteClassifier
 
-    from .replay import evaluate, format_evaluation, replay
+    from .evaluate import evaluate, format_evaluation
+    from .replay import replay
 
     classifier = TfliteClassifier.from_path(resolve_model(args.model))
     if args.command == "replay":

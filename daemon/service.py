@@ -8,7 +8,6 @@ only waits for the stop event that SIGTERM/SIGINT set. Every join has a timeout.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import socket
 import sys
@@ -16,21 +15,21 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 import msgspec
 import numpy as np
 
 from genred.dsp.classifier import Classifier, TfliteClassifier
-from genred.dsp.labels import PROBABILITY_DIGITS, label_probabilities
 from genred.dsp.pipeline import Pipeline, WindowResult
-from genred.dsp.smoothing import SmootherParams
+from genred.dsp.smoother_params import SmootherParams
 
 from . import __version__, resolve_model
 from .clock import Clock
 from .mqtt.api import NullPublisher, Publisher, PublisherFactory
-from .mqtt.payloads import EventPayload, InferenceMs, ProbabilitiesPayload, StatePayload, StatusPayload
-from .presence import NO_AUDIO, AudioPresence
+from .mqtt.payloads import InferenceMs, StatusPayload
+from .presence import AudioPresence
+from .reporter import StateReporter
 from .settings import AudioSettings, Settings
 from .stats import ListeningMix
 from .systemd import Notifier
@@ -104,11 +103,10 @@ class Daemon:
         self._audio_s = 0.0
         self._busy_s = 0.0
         self._inference_ms: deque[float] = deque(maxlen=300)
-        self._shown: tuple[str, str | None] | None = None  # (status, genre) last printed, for the next line
-        self._showing_no_audio = False
-        self._last_genre: str | None = None  # of the last event
-        self._since_wall: str | None = None
-        self._last_state_pub = 0.0
+        self._report = StateReporter(
+            self.device_id, self.labels, self.classifier.metadata.name, settings.mqtt, self.out, self.clock,
+            publish=lambda message: self.publisher.publish(message),  # the publisher of the moment
+        )
         self._last_status_pub = 0.0
         self._listening = False  # audio has arrived
         self._presence = AudioPresence(NO_AUDIO_AFTER_S, self.clock.monotonic())
@@ -202,29 +200,30 @@ class Daemon:
                     # The device is missing and the supervisor retries: the daemon is
                     # not stuck, and a restart would not bring the microphone back.
                     self.notifier.watchdog()
-                self._no_audio_check()
+                self._no_audio_check(source)
                 self._periodic()
                 continue
             t0 = time.perf_counter()
+            rate = source.sample_rate_hz
+            assert rate is not None  # a block came: the device is open
             resumed = self._presence.heard(self.clock.monotonic())
             if resumed and self._listening:
                 self.notifier.status(f"listening on {source.status().device}")
-            if resumed or self.pipeline is None or self.pipeline.input_rate_hz != source.sample_rate_hz:
+            if resumed or self.pipeline is None or self.pipeline.input_rate_hz != rate:
                 # First audio, audio after an outage (it does not join on to what came
                 # before), or the device came back at another rate: start afresh. The
                 # new smoother's first window is a change, and its genre one from none.
                 self.pipeline = Pipeline(
-                    self.classifier, source.sample_rate_hz, hop_s=self.settings.hop_s,
-                    smoother_params=self.smoother_params,
+                    self.classifier, rate, hop_s=self.settings.hop_s, smoother_params=self.smoother_params,
                 )
-                self._last_genre = None
+                self._report.new_stream()
             results = self.pipeline.process(block)
             self._busy_s += time.perf_counter() - t0
-            self._audio_s += block.shape[0] / source.sample_rate_hz
+            self._audio_s += block.shape[0] / rate
             if not self._listening:
                 self._listening = True
                 self.notifier.status(f"listening on {source.status().device}")
-                _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, source.sample_rate_hz, source.channels)
+                _LOG.info("listening: %s at %d Hz, %d channel(s)", source.status().device, rate, source.channels)
             # Fed for audio, and above while a missing device is retried; not while a
             # stream that counts as open gives nothing: then systemd's watchdog should bite.
             self.notifier.watchdog()
@@ -236,69 +235,19 @@ class Daemon:
         for r in results:
             self._windows += 1
             self._inference_ms.append(r.inference_ms)
-            s = r.state
-            self.mix.add(s.genre, self.pipeline.hop_s if self.pipeline else 0.0, self.clock.today())
-            if self.settings.mqtt.publish_probabilities:
-                self.publisher.publish(ProbabilitiesPayload(
-                    probabilities=label_probabilities(self.labels, r.probabilities, PROBABILITY_DIGITS), level_db=round(r.level_db, 1), at=_iso(now),
-                ))
-            if s.changed:  # the smoother decides; the first window of a stream is one
-                self._show(now, (s.status, s.genre), s.confidence)
-                self._publish_state(r)
-            elif self.clock.monotonic() - self._last_state_pub >= self.settings.mqtt.state_interval_s:
-                self._publish_state(r)
-            if s.genre_changed:
-                self._emit_event(self._last_genre, s.genre, s.confidence, now)
-                self._last_genre = s.genre
+            self.mix.add(r.state.genre, self.pipeline.hop_s if self.pipeline else 0.0, self.clock.today())
+            self._report.window(r, now)
 
-    def _show(self, now: float, pair: tuple[str, str | None], confidence: float) -> None:
-        """A new state: always on stdout (the journal under systemd), broker or not."""
-        self.out.write(f"{_iso(now)} {self.device_id}: {_describe(self._shown)} -> {_describe(pair)} ({confidence:.2f})\n")
-        self.out.flush()
-        self._shown = pair
-        self._showing_no_audio = pair[0] == NO_AUDIO
-        self._since_wall = _iso(now)
-
-    def _no_audio_check(self) -> None:
+    def _no_audio_check(self, source: AudioSource) -> None:
         """While capture gives nothing, the state says so (status no_audio, no genre):
         once at the start of the outage, then as often as any unchanged state."""
-        cap = self.source.status()
+        cap = source.status()
         now_mono = self.clock.monotonic()
         if self._presence.silent(now_mono, cap.state):
             self.notifier.status(f"no audio from {cap.device} ({cap.state}); waiting for it")
-            now = self.clock.wall()
-            if not self._showing_no_audio:  # (audio too short for a window may have come between outages)
-                self._show(now, (NO_AUDIO, None), 0.0)
-            self._publish_no_audio()
-            if self._last_genre is not None:
-                self._emit_event(self._last_genre, None, 0.0, now)
-                self._last_genre = None
-        elif self._presence.outage and now_mono - self._last_state_pub >= self.settings.mqtt.state_interval_s:
-            self._publish_no_audio()
-
-    def _publish_no_audio(self) -> None:
-        self._send_state(None, 0.0, NO_AUDIO, np.zeros(len(self.labels)), None)  # probabilities as in silence
-
-    def _emit_event(self, old: str | None, new: str | None, confidence: float, now: float) -> None:
-        self.publisher.publish(EventPayload(from_genre=old, to_genre=new, confidence=round(confidence, 4), at=_iso(now)))
-
-    def _publish_state(self, r: WindowResult) -> None:
-        s = r.state
-        self._send_state(s.genre, s.confidence, s.status, np.asarray(s.probabilities), s.music_probability)
-
-    def _send_state(self, genre: str | None, confidence: float, status: str, probabilities: np.ndarray,
-                    music_probability: float | None) -> None:
-        """The one shape of the retained state, whatever decided it (the smoother, or capture's silence)."""
-        self._last_state_pub = self.clock.monotonic()
-        self.publisher.publish(StatePayload(
-            genre=genre,
-            confidence=round(confidence, 4),
-            status=status,
-            since=self._since_wall,
-            probabilities=label_probabilities(self.labels, probabilities, PROBABILITY_DIGITS),
-            music_probability=None if music_probability is None else round(music_probability, 4),
-            model=self.classifier.metadata.name,
-        ))
+            self._report.no_audio(self.clock.wall())
+        elif self._presence.outage:
+            self._report.still_no_audio(now_mono)
 
     def _periodic(self) -> None:
         if self.clock.monotonic() - self._last_status_pub >= self.settings.mqtt.status_interval_s:
@@ -329,14 +278,3 @@ class Daemon:
             mqtt=self.publisher.counters(),
         )
 
-
-def _describe(key: tuple[str, str | None] | None) -> str:
-    """A state for people: the genre when there is one, else the status."""
-    if key is None:
-        return "-"
-    status, genre = key
-    return genre if genre is not None else status
-
-
-def _iso(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).astimezone().isoformat(timespec="seconds")

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from msgspec import Meta
 
 from genred.dsp.schema import FLOAT_MAX, Schema
-from genred.dsp.smoothing import HoldTime, Margin, Probability, SilenceLevel, TimeConstant
+from genred.dsp.smoother_params import HoldTime, Margin, Probability, SilenceLevel, TimeConstant
 
 # What a text field must look like. Control characters (C0, DEL, C1), the Unicode line
 # separators and lone surrogates (no UTF-8 for them) are refused by the pattern; the

@@ -16,8 +16,9 @@ from msgspec import Meta
 
 from .errors import ModelError, one_line
 from .params import LogMelParams, WindowParams
-from .schema import Schema, decode, require_every_key, to_plain
-from .smoothing import SmootherParams
+from .schema import Schema, to_plain
+from .schema_errors import decode, require_every_key
+from .smoother_params import SmootherParams
 
 SCHEMA = "genred-model/1"
 GTZAN_LABELS = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta
 
-from .schema import Params, decode, require_every_key, to_plain
+from .schema import Params, to_plain
+from .schema_errors import decode, require_every_key
 
 
 class LogMelParams(Params, frozen=True, forbid_unknown_fields=True):

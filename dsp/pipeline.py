@@ -17,7 +17,9 @@ from .classifier import Classifier
 from .melspec import StreamingLogMel
 from .params import hop_frames_for
 from .resample import StreamingResampler, to_mono
-from .smoothing import SmoothedState, Smoother, SmootherParams
+from .smoothed_state import SmoothedState
+from .smoother_params import SmootherParams
+from .smoothing import Smoother
 from .windows import StreamingWindower, Window, normalise_window, window_level_db
 
 

@@ -95,108 +95,22 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any
 
 import numpy as np
-from msgspec import Meta
 
-from .labels import label_probabilities
 from .music_gate import TIME_EPS_S, MusicGate, ema_weight
-from .schema import FLOAT_MAX, Params, decode, to_plain
+from .smoothed_state import STATUS_MUSIC, STATUS_NO_MUSIC, STATUS_SILENCE, STATUS_UNCERTAIN, SmoothedState
+from .smoother_params import SmootherParams
 
 _LOG = logging.getLogger(__name__)
 
-STATUS_MUSIC = "music"
-STATUS_SILENCE = "silence"
-STATUS_UNCERTAIN = "uncertain"
-STATUS_NO_MUSIC = "no_music"
-
-# What each smoothing parameter may be, declared once: SmootherParams and the daemon's
-# config (its SmoothingSettings) use these types. tau_s > 0: the
-# smoother divides by it. A window's level is at most about 0 dBFS, so a silence
-# threshold at or above 0 would silence everything. Every bound refuses NaN; FLOAT_MAX
-# refuses inf where no other upper bound does.
-TimeConstant = Annotated[float, Meta(gt=0, le=FLOAT_MAX)]
-HoldTime = Annotated[float, Meta(ge=0, le=FLOAT_MAX)]
-Margin = Annotated[float, Meta(ge=0, lt=1)]
-Probability = Annotated[float, Meta(ge=0, le=1)]
-SilenceLevel = Annotated[float, Meta(ge=-FLOAT_MAX, lt=0)]
-
-
-def music_thresholds_problem(music_on: float, music_off: float) -> str | None:
-    """What is wrong with this pair (completing "music_off must be ..."), or None.
-    The one copy of the rule: SmootherParams and the daemon's config both ask here."""
-    if music_off > music_on:
-        return f"<= music_on ({music_on:g}), not {music_off:g}"
-    return None
-
-
-class SmootherParams(Params, frozen=True, forbid_unknown_fields=True):
-    """Parameters of :class:`Smoother` (see the module docstring for semantics)."""
-
-    tau_s: Annotated[TimeConstant, Meta(description="time constant of the EMA of probabilities")] = 4.0
-    switch_margin: Annotated[Margin, Meta(description="a challenger must lead the current genre by this ...")] = 0.10
-    switch_hold_s: Annotated[HoldTime, Meta(description="... continuously for at least this long to take over")] = 3.0
-    confidence_floor: Annotated[Probability, Meta(description='smoothed top probability below this: "uncertain"')] = 0.40
-    silence_db: Annotated[SilenceLevel, Meta(description='window level (dB) below this: "silence"')] = -55.0
-    music_tau_s: Annotated[TimeConstant, Meta(description="time constant of the EMA of the music probability")] = 3.0
-    music_on: Annotated[Probability, Meta(description="smoothed P(music) >= this ...")] = 0.6
-    music_off: Annotated[Probability, Meta(description="... or < this ...")] = 0.35
-    music_hold_s: Annotated[HoldTime, Meta(description="... this long to turn music on ...")] = 2.0
-    no_music_hold_s: Annotated[HoldTime, Meta(description="... or this long to turn it off")] = 8.0
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        problem = music_thresholds_problem(self.music_on, self.music_off)
-        if problem is not None:
-            raise ValueError(f"music_off must be {problem}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> SmootherParams:
-        """Build from a mapping. Missing keys take their defaults; unknown keys are a
-        ValueError that names them (a typo must not silently fall back to a default).
-        """
-        params: SmootherParams = decode(data, cls, "smoothing")
-        return params
-
-
-@dataclass(frozen=True)
-class SmoothedState:
-    """What :meth:`Smoother.process` returns for one window."""
-
-    status: str  # "music" | "silence" | "uncertain" | "no_music"
-    genre: str | None  # None unless status == "music"
-    # smoothed prob. of `genre` (music), of the leader (uncertain), 0 (silence),
-    # 1 - smoothed music probability (no_music)
-    confidence: float
-    probabilities: tuple[float, ...]  # smoothed probabilities in label order (zeros in silence, no_music)
-    since_s: float  # stream time at which this (status, genre) began
-    changed: bool  # (status, genre) differs from the previous window's; True for a stream's first window
-    genre_changed: bool  # genre differs from the previous window's (None before a stream's first window)
-    music_probability: float | None = None  # smoothed; None without a detector, and in silence
-
-    def as_dict(self, labels: Sequence[str]) -> dict[str, Any]:
-        """A JSON-ready dict; ``probabilities`` keyed by label."""
-        d: dict[str, Any] = {
-            "status": self.status,
-            "genre": self.genre,
-            "confidence": float(self.confidence),
-            "probabilities": label_probabilities(labels, self.probabilities),
-            "since_s": float(self.since_s),
-        }
-        if self.music_probability is not None:
-            d["music_probability"] = float(self.music_probability)
-        return d
+_DEFAULTS = SmootherParams()  # frozen: one instance serves every smoother built without params
 
 
 class Smoother:
     """Stateful smoothing + hysteresis over a stream of windows; not thread-safe."""
 
-    def __init__(self, labels: Sequence[str], params: SmootherParams = SmootherParams()) -> None:
+    def __init__(self, labels: Sequence[str], params: SmootherParams = _DEFAULTS) -> None:
         labels = tuple(labels)
         if not labels:
             raise ValueError("labels must not be empty")
@@ -241,15 +155,7 @@ class Smoother:
         of its end and, with a music detector, its raw P(music)) and return the state."""
         p = self._check_probabilities(probabilities)
         m = self._check_music_probability(music_probability)
-        t_s = float(t_s)
-        if not math.isfinite(t_s):
-            raise ValueError(f"t_s must be finite, not {t_s}")
-        if self._last_t_s is not None and not t_s > self._last_t_s:
-            raise ValueError(
-                f"t_s must increase: got {t_s} after {self._last_t_s}"
-                " (call reset() for a new stream)"
-            )
-        level_db = float(level_db)
+        t_s, level_db = self._check_time(t_s), float(level_db)
         if math.isnan(level_db):
             raise ValueError("level_db is NaN")
         self._last_t_s = t_s
@@ -272,15 +178,31 @@ class Smoother:
             fold = m >= prm.music_off
 
         if fold:
-            if self._ema is None or self._ema_t_s is None:
-                self._ema = p.copy()
-            else:
-                self._ema = self._ema + ema_weight(t_s - self._ema_t_s, prm.tau_s) * (p - self._ema)
-            self._ema_t_s = t_s
+            self._fold(p, t_s)
         elif self._ema is None:
             return self._emit(STATUS_UNCERTAIN, None, 0.0, zeros, t_s, music_ema)
         ema = self._ema
+        assert ema is not None  # folded, or held from before
+        leader = self._follow_leader(ema, t_s)
 
+        probs = tuple(float(x) for x in ema)
+        ref = leader if self._current is None else self._current
+        if ema[ref] < prm.confidence_floor:
+            return self._emit(STATUS_UNCERTAIN, None, float(ema[leader]), probs, t_s, music_ema)
+        return self._emit(STATUS_MUSIC, self._labels[ref], float(ema[ref]), probs, t_s, music_ema)
+
+    def _fold(self, p: np.ndarray, t_s: float) -> None:
+        """Fold a window's probabilities into the average (it starts from the first)."""
+        if self._ema is None or self._ema_t_s is None:
+            self._ema = p.copy()
+        else:
+            self._ema = self._ema + ema_weight(t_s - self._ema_t_s, self._params.tau_s) * (p - self._ema)
+        self._ema_t_s = t_s
+
+    def _follow_leader(self, ema: np.ndarray, t_s: float) -> int:
+        """The switching rules (module docstring): update the current genre and the
+        challenger from the average; returns the leader."""
+        prm = self._params
         leader = int(np.argmax(ema))
         if self._current is None:
             self._clear_challenger()
@@ -295,22 +217,12 @@ class Smoother:
                 self._challenger_since_s = t_s
             assert self._challenger_since_s is not None
             if t_s - self._challenger_since_s >= prm.switch_hold_s - TIME_EPS_S:
-                _LOG.debug(
-                    "t=%.3f s: %s takes over from %s",
-                    t_s,
-                    self._labels[leader],
-                    self._labels[self._current],
-                )
+                _LOG.debug("t=%.3f s: %s takes over from %s", t_s, self._labels[leader], self._labels[self._current])
                 self._current = leader
                 self._clear_challenger()
         else:
             self._clear_challenger()
-
-        probs = tuple(float(x) for x in ema)
-        ref = leader if self._current is None else self._current
-        if ema[ref] < prm.confidence_floor:
-            return self._emit(STATUS_UNCERTAIN, None, float(ema[leader]), probs, t_s, music_ema)
-        return self._emit(STATUS_MUSIC, self._labels[ref], float(ema[ref]), probs, t_s, music_ema)
+        return leader
 
     def _forget_genre(self, t_s: float, why: str) -> None:
         """Silence or no music: what plays next starts fresh."""
@@ -345,6 +257,14 @@ class Smoother:
             status, genre, confidence, probabilities, self._since_s,
             changed=changed, genre_changed=genre_changed, music_probability=music_probability,
         )
+
+    def _check_time(self, t_s: float) -> float:
+        t_s = float(t_s)
+        if not math.isfinite(t_s):
+            raise ValueError(f"t_s must be finite, not {t_s}")
+        if self._last_t_s is not None and not t_s > self._last_t_s:
+            raise ValueError(f"t_s must increase: got {t_s} after {self._last_t_s} (call reset() for a new stream)")
+        return t_s
 
     @staticmethod
     def _check_music_probability(value: float | None) -> float | None:

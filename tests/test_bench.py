@@ -79,7 +79,7 @@ def test_bench_bad_file_is_one_line(tmp_path, write_wav, kind):
 
 def test_synthetic_audio_is_deterministic_and_block_invariant():
     import numpy as np
-    from genred.daemon.bench import synthetic_block
+    from genred.daemon.bench.inputs import synthetic_block
 
     whole = synthetic_block(0, 44100 * 2, 44100)
     parts = np.concatenate([synthetic_block(s, 4410, 44100) for s in range(0, 44100 * 2, 4410)])

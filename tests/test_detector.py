@@ -141,7 +141,7 @@ def _score(key, label, p, level=-20.0, n=20, category=None):
 
 def test_stream_scores_count_what_the_smoother_publishes():
     from genred.dsp.bundle import GTZAN_LABELS
-    from genred.dsp.smoothing import SmootherParams
+    from genred.dsp.smoother_params import SmootherParams
     from genred.training.detector_eval import stream_scores
 
     params = SmootherParams(confidence_floor=0.3)
@@ -158,7 +158,7 @@ def test_stream_scores_count_what_the_smoother_publishes():
 
 def test_concatenated_streams_pay_for_the_hold_after_a_change():
     from genred.dsp.bundle import GTZAN_LABELS
-    from genred.dsp.smoothing import SmootherParams
+    from genred.dsp.smoother_params import SmootherParams
     from genred.training.detector_eval import concat_stream_scores
 
     params = SmootherParams(confidence_floor=0.3, music_tau_s=0.5, no_music_hold_s=5.0, music_hold_s=1.0)

@@ -10,7 +10,7 @@ RUNTIME_MODULES = [
     "genred.dsp.params", "genred.dsp.melspec", "genred.dsp.resample", "genred.dsp.windows",
     "genred.dsp.audio", "genred.dsp.bundle", "genred.dsp.classifier", "genred.dsp.smoothing",
     "genred.dsp.pipeline", "genred.dsp.metrics", "genred.dsp.dataset", "genred.dsp.labels",
-    "genred.daemon", "genred.daemon.cli", "genred.daemon.replay", "genred.daemon.config",
+    "genred.daemon", "genred.daemon.cli", "genred.daemon.replay", "genred.daemon.classify", "genred.daemon.evaluate", "genred.daemon.config",
     "genred.daemon.settings", "genred.daemon.audio", "genred.daemon.backoff", "genred.daemon.mqtt.publisher", "genred.daemon.mqtt.listen", "genred.daemon.service",
     "genred.daemon.stats", "genred.daemon.systemd",
 ]

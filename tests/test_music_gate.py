@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genred.dsp.smoothing import STATUS_NO_MUSIC, Smoother, SmootherParams
+from genred.dsp.smoothed_state import STATUS_NO_MUSIC
+from genred.dsp.smoother_params import SmootherParams
+from genred.dsp.smoothing import Smoother
 
 LABELS = ("rock", "jazz", "classical")
 ROCK = np.array([0.8, 0.1, 0.1])

@@ -29,7 +29,8 @@ def fixture_files(write_wav):
 def _replay_as_before(paths, classifier, fmt, hop_s):
     """What replay printed before it read through the file source: the file read by
     itself in 0.25 s blocks straight into a `Pipeline`, the same writers after."""
-    from genred.daemon.replay import NO_GENRE_STATUSES, FileResult, JsonlWriter, TextWriter
+    from genred.daemon.classify import NO_GENRE_STATUSES, FileResult
+    from genred.daemon.replay import JsonlWriter, TextWriter
     from genred.dsp.audio import audio_info, iter_blocks
     from genred.dsp.pipeline import Pipeline
 
@@ -66,7 +67,7 @@ def test_replay_prints_what_it_printed_before(fixture_files, classifier, fmt, ho
 
 
 def test_replay_reads_in_the_daemons_blocks():
-    from genred.daemon.replay import BLOCK_S
+    from genred.daemon.classify import BLOCK_S
     from genred.daemon.settings import AudioSettings
 
     assert AudioSettings().block_s == BLOCK_S
@@ -76,7 +77,7 @@ def test_the_daemon_hearing_the_file_says_what_replay_says(fixture_files, classi
     """The daemon's worker on a file source (as fast as it reads) changes state where
     replay's windows do, with the same confidences, over the same number of windows."""
     from genred.daemon.audio import FileSource
-    from genred.daemon.replay import classify_file
+    from genred.daemon.classify import classify_file
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 from msgspec import Meta
 
-from genred.dsp import schema
+from genred.dsp import schema, schema_errors
 
 
 @pytest.mark.parametrize(
@@ -74,7 +74,7 @@ class _Outer(schema.Schema, frozen=True, forbid_unknown_fields=True):
 def test_locate_names_the_key_and_the_kind(doc: dict[str, Any], kind, key, value):
     with pytest.raises(msgspec.ValidationError) as info:
         msgspec.convert(doc, _Outer)
-    p = schema.locate(info.value, doc, _Outer)
+    p = schema_errors.locate(info.value, doc, _Outer)
     assert (p.kind, p.key) == (kind, key)
     if value is not None:
         assert p.value == value
@@ -94,6 +94,6 @@ def test_params_check_their_fields_when_built_in_code():
     with pytest.raises(ValueError, match="tau_s must be"):
         P(tau_s=True)
     with pytest.raises(ValueError, match=r"^smoothing: tau_s must be a number of seconds > 0, not -1$"):
-        schema.decode({"tau_s": -1}, P, "smoothing")
+        schema_errors.decode({"tau_s": -1}, P, "smoothing")
     with pytest.raises(ValueError, match=r"^smoothing: unknown key\(s\) a, b$"):
-        schema.decode({"b": 1, "a": 2}, P, "smoothing")
+        schema_errors.decode({"b": 1, "a": 2}, P, "smoothing")

@@ -11,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from genred.dsp.smoothing import SmoothedState, Smoother, SmootherParams
+from genred.dsp.smoothed_state import SmoothedState
+from genred.dsp.smoother_params import SmootherParams
+from genred.dsp.smoothing import Smoother
 
 LABELS = ("rock", "jazz", "classical")
 A = np.array([0.8, 0.1, 0.1])  # rock

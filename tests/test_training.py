@@ -208,7 +208,7 @@ def test_smoothing_fit_prefers_stable_correct_output():
 
 
 def test_smoothing_fit_counts_changes_of_the_genre_after_the_first():
-    from genred.dsp.smoothing import SmootherParams
+    from genred.dsp.smoother_params import SmootherParams
     from genred.training.smoothing_fit import Stream, run_stream
 
     labels = ("a", "b", "c")

@@ -86,7 +86,7 @@ def calibrate(cv: CvResult, dev: DevData) -> tuple[float, dict[str, Any]]:
 def smoothing(cv: CvResult, dev: DevData, temperature: float, front_end, window):
     from .steps import smoothing_streams
     from .smoothing_fit import fit_smoothing
-    from genred.dsp.smoothing import SmootherParams
+    from genred.dsp.smoother_params import SmootherParams
 
     streams = []
     for ev, oof in ((dev.clean, cv.oof_clean), (dev.room, cv.oof_room)):

@@ -77,7 +77,7 @@ def track_metrics(item_pred, item_label, item_kind, labels: tuple[str, ...]) -> 
 
 def cross_fit(folds: list[FoldOutputs], labels: tuple[str, ...], setup) -> tuple[float, Any, dict]:
     """The temperature and smoothing that ``folds``' test outputs choose."""
-    from genred.dsp.smoothing import SmootherParams
+    from genred.dsp.smoother_params import SmootherParams
 
     from .steps import activate, smoothing_step
 

@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 
 from genred.dsp.params import LogMelParams, WindowParams
-from genred.dsp.smoothing import STATUS_NO_MUSIC, STATUS_SILENCE, Smoother, SmootherParams
+from genred.dsp.smoothed_state import STATUS_NO_MUSIC, STATUS_SILENCE
+from genred.dsp.smoother_params import SmootherParams
+from genred.dsp.smoothing import Smoother
 
 from .detector import DetectorConfig, Item, export_int8, load_detector, representative, save, train_detector
 from .detector_data import MUSIC, Clip, clip_frames, make_mixes, room_seed

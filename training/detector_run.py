@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from genred.dsp.bundle import ModelMetadata, load_metadata, write_metadata
-from genred.dsp.smoothing import SmootherParams
+from genred.dsp.smoother_params import SmootherParams
 
 from .augment import RoomParams
 from .cv import grouped_folds

@@ -22,7 +22,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from genred.dsp.smoothing import Smoother, SmootherParams
+from genred.dsp.smoother_params import SmootherParams
+from genred.dsp.smoothing import Smoother
 
 WRONG_WEIGHT = 0.5
 CHANGE_PENALTY = 0.05

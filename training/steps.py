@@ -22,7 +22,7 @@ import numpy as np
 from genred.dsp.bundle import ModelBundle, ModelMetadata
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.params import LogMelParams, WindowParams
-from genred.dsp.smoothing import SmootherParams
+from genred.dsp.smoother_params import SmootherParams
 
 from .augment import RoomParams
 from .calibration import apply_temperature, fit_temperature_ece, nll, reliability
