@@ -24,7 +24,7 @@ The modules (nothing is imported here, so that ``--no-mqtt`` loads no paho):
 * `topics`: a device's topic names; `discovery`: Home Assistant's configs, a pure function;
 * `client`: the paho client's set-up and what its failures mean; `listen`: `genred listen`.
 
-A new topic: its message class in `payloads` (with a test in tests/test_payloads.py),
-its name in `topics.Topics`, and a ``publish_*`` in `api.Publisher`, `NullPublisher`
-and `MqttPublisher`.
+A new topic: its message class in `payloads` (its ``TOPIC`` and ``DELIVERY``, listed in
+``MESSAGES``) with its bytes in tests/test_payloads.py; the publisher sends any such class
+through ``publish(message)``, and the service builds it.
 """
