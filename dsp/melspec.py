@@ -20,7 +20,7 @@ _SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
 _SLANEY_LOGSTEP = float(np.log(6.4) / 27.0)
 
 
-def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
+def _hz_to_mel(hz: float | np.ndarray, scale: str) -> np.ndarray:
     hz = np.asanyarray(hz, dtype=np.float64)
     if scale == "htk":
         return 2595.0 * np.log10(1.0 + hz / 700.0)
@@ -86,8 +86,9 @@ def _frames_to_log_mel(frames: np.ndarray, params: LogMelParams) -> np.ndarray:
     mag = np.abs(spec).astype(np.float32)
     if params.power == 2.0:
         mag *= mag
-    mel = mag @ mel_filterbank(params).T
-    return (10.0 * np.log10(np.maximum(mel, np.float32(params.amin)))).astype(np.float32)
+    mel: np.ndarray = mag @ mel_filterbank(params).T
+    log_mel: np.ndarray = (10.0 * np.log10(np.maximum(mel, np.float32(params.amin)))).astype(np.float32)
+    return log_mel
 
 
 def n_frames_for(n_samples: int, params: LogMelParams) -> int:
