@@ -122,11 +122,9 @@ class StreamingLogMel:
         self.params = params
         # Samples not yet consumed by a frame start; at most n_fft - hop + chunk long.
         self._pending = np.empty(0, dtype=np.float32)
-        self.frames_out = 0
 
     def reset(self) -> None:
         self._pending = np.empty(0, dtype=np.float32)
-        self.frames_out = 0
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Feed mono samples; return the newly completed frames, (n_new, n_mels)."""
@@ -143,7 +141,6 @@ class StreamingLogMel:
         out = _frames_to_log_mel(frames, self.params)
         # Keep from the next frame's first sample on; copy so the caller's chunk can be reused.
         self._pending = buf[n * hop :].copy()
-        self.frames_out += n
         return out
 
 
