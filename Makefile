@@ -11,7 +11,7 @@ NEED_VENV := $(shell $(PYTHON) -c 'import ensurepip' 2>/dev/null || echo python3
 RUN_APT = $(NEED_VENV) libportaudio2 libsndfile1
 TEST_APT = $(RUN_APT) mosquitto mosquitto-clients systemd
 
-.PHONY: run test model pool speech clean
+.PHONY: run test lint model pool speech clean
 
 # The runtime set only: what a device installs (no TensorFlow, no test tools).
 $(RUN_VENV)/.installed: pyproject.toml
@@ -52,7 +52,20 @@ $(VENV)/.installed: pyproject.toml
 test:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT)"
 	@$(MAKE) --no-print-directory $(VENV)/.installed
+	@$(MAKE) --no-print-directory lint
 	$(VENV)/bin/python -m pytest -q
+
+# The quality gate (its rules are in pyproject.toml): ruff on every Python file; mypy
+# --strict on genred.dsp and genred.daemon; import-linter's contracts, the layer rule
+# daemon -> dsp <- training and no TensorFlow on the device, on the import graph.
+# mypy reads the packages by their installed names through links to the source folders
+# under $(TYPECHECK_DIR) (it cannot see through the editable install's import hook).
+TYPECHECK_DIR = build/typecheck/genred
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	@mkdir -p $(TYPECHECK_DIR) && for p in daemon dsp training; do ln -sfn ../../../$$p $(TYPECHECK_DIR)/$$p; done
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
 # Retrain the shipped models from ../shared/data/gtzan: the default, the medium student
 # distilled from MSD_musicnn, with attention pooling over time (about 10 minutes on 2 cores,
@@ -92,4 +105,4 @@ speech: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training.speech --out $(SPEECH)
 
 clean:
-	rm -rf $(VENV) $(RUN_VENV) .cache .pytest_cache *.egg-info
+	rm -rf $(VENV) $(RUN_VENV) .cache .pytest_cache *.egg-info build .mypy_cache .ruff_cache .import_linter_cache

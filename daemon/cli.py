@@ -141,7 +141,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise GenredError(
                 f"training needs the 'train' extra ({one_line(exc)}); install it with: pip install 'genred[train]'"
             ) from None
-        return train_main(args.train_args)
+        code: int = train_main(args.train_args)
+        return code
 
     if args.command in ("run", "check-config", "devices", "listen"):
         return _dispatch_daemon(args)

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -111,7 +111,7 @@ class TfliteModel:
             self._in_buf[0, :, :, 0] = features
         self._interp.set_tensor(self._in_index, self._in_buf)
         self._interp.invoke()
-        raw = self._interp.get_tensor(self._out_index)[0]
+        raw: np.ndarray = self._interp.get_tensor(self._out_index)[0]
         out = self._out_spec
         return (raw.astype(np.float32) - out.zero_point) * out.scale if out.dtype == "int8" else raw.astype(np.float32)
 
@@ -123,7 +123,8 @@ class TfliteModel:
             # Shift first, then scale, in float64: any temperature > 0 the metadata
             # allows (1e-300, inf) gives finite probabilities, never inf - inf = NaN.
             z = np.exp((values - values.max()).astype(np.float64) / t)
-            return (z / z.sum()).astype(np.float32)
+            probs: np.ndarray = (z / z.sum()).astype(np.float32)
+            return probs
         # An int8 softmax is coarse (steps of 1/256); renormalise so the sum is 1.
         values = np.maximum(values, 0.0)
         total = values.sum()
@@ -208,7 +209,7 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _check_tensor(where: str, which: str, detail: dict, spec: TensorSpec) -> None:
+def _check_tensor(where: str, which: str, detail: dict[str, Any], spec: TensorSpec) -> None:
     shape = tuple(int(d) for d in detail["shape"])
     dtype = np.dtype(detail["dtype"]).name
     if shape != spec.shape:

@@ -20,7 +20,7 @@ _SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
 _SLANEY_LOGSTEP = float(np.log(6.4) / 27.0)
 
 
-def _hz_to_mel(hz: np.ndarray, scale: str) -> np.ndarray:
+def _hz_to_mel(hz: float | np.ndarray, scale: str) -> np.ndarray:
     hz = np.asanyarray(hz, dtype=np.float64)
     if scale == "htk":
         return 2595.0 * np.log10(1.0 + hz / 700.0)
@@ -86,8 +86,9 @@ def _frames_to_log_mel(frames: np.ndarray, params: LogMelParams) -> np.ndarray:
     mag = np.abs(spec).astype(np.float32)
     if params.power == 2.0:
         mag *= mag
-    mel = mag @ mel_filterbank(params).T
-    return (10.0 * np.log10(np.maximum(mel, np.float32(params.amin)))).astype(np.float32)
+    mel: np.ndarray = mag @ mel_filterbank(params).T
+    log_mel: np.ndarray = (10.0 * np.log10(np.maximum(mel, np.float32(params.amin)))).astype(np.float32)
+    return log_mel
 
 
 def n_frames_for(n_samples: int, params: LogMelParams) -> int:
@@ -121,11 +122,9 @@ class StreamingLogMel:
         self.params = params
         # Samples not yet consumed by a frame start; at most n_fft - hop + chunk long.
         self._pending = np.empty(0, dtype=np.float32)
-        self.frames_out = 0
 
     def reset(self) -> None:
         self._pending = np.empty(0, dtype=np.float32)
-        self.frames_out = 0
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         """Feed mono samples; return the newly completed frames, (n_new, n_mels)."""
@@ -142,7 +141,6 @@ class StreamingLogMel:
         out = _frames_to_log_mel(frames, self.params)
         # Keep from the next frame's first sample on; copy so the caller's chunk can be reused.
         self._pending = buf[n * hop :].copy()
-        self.frames_out += n
         return out
 
 

@@ -6,6 +6,7 @@ Both share the same rules (tested equal), including the padding of short clips.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -124,7 +125,7 @@ class StreamingWindower:
             self._filled = wf
 
 
-def _split(frames: np.ndarray, size: int):
+def _split(frames: np.ndarray, size: int) -> Iterator[np.ndarray]:
     # Blocks no longer than one window keep _push's buffer arithmetic simple.
     for i in range(0, frames.shape[0], size):
         yield frames[i : i + size]
@@ -134,7 +135,8 @@ def window_levels_db(windows_db: np.ndarray, front_end: LogMelParams) -> np.ndar
     """Level of each window of ``(..., frames, mels)`` log-mel dB: mean mel power in dB
     re a full-scale 1 kHz sine. One window or a training batch: the same arithmetic."""
     power = np.mean(np.power(10.0, np.asarray(windows_db).astype(np.float64) / 10.0), axis=(-2, -1))
-    return 10.0 * np.log10(np.maximum(power, front_end.amin)) - reference_power_db(front_end)
+    # np.asarray: one window's mean is a numpy scalar; the levels are an array either way.
+    return np.asarray(10.0 * np.log10(np.maximum(power, front_end.amin)) - reference_power_db(front_end))
 
 
 def window_level_db(window_db: np.ndarray, front_end: LogMelParams) -> float:

@@ -73,7 +73,7 @@ def channel_stats(musicnn, windows_db: np.ndarray, offset_db: float, batch: int 
         acc.setdefault(key, _Moments()).add(a)
 
     for i in range(0, len(windows_db), batch):
-        outs = dict(zip(names, (np.asarray(o) for o in probe(log_compress(windows_db[i : i + batch] + offset_db)))))
+        outs = dict(zip(names, (np.asarray(o) for o in probe(log_compress(windows_db[i : i + batch] + offset_db))), strict=True))
         for conv, bn, _, _ in FRONT:
             add(f"{conv}/relu", outs[conv])
             add(f"{bn}/pool", outs[bn].max(axis=2))  # max over frequency: (b, t, C)
@@ -162,7 +162,7 @@ def int8_ready_model(weights: dict[str, np.ndarray], stats: dict[str, np.ndarray
     # pooling copy: standardising a constant would blow its rounding up to any size.
     used = (head.coef[:, 0::2] != 0).any(axis=0) | (head.coef[:, 1::2] != 0).any(axis=0)  # (753,)
     sizes = [weights[f"{c}/kernel"].shape[-1] for c, _, _, _ in FRONT] + [weights[f"{c}/kernel"].shape[-1] for c, _ in MID]
-    used_of = dict(zip([b for _, b, _, _ in FRONT] + [b for _, b in MID], np.split(used, np.cumsum(sizes)[:-1])))
+    used_of = dict(zip([b for _, b, _, _ in FRONT] + [b for _, b in MID], np.split(used, np.cumsum(sizes)[:-1]), strict=True))
     # The spreads the pooling copies divide by (floored like `unit`); the head undoes them.
     spread = {bn: np.maximum(stats[f"{bn}/{kind}/std"], _REL_FLOOR * stats[f"{bn}/{kind}/std"].max())
               for bn, kind in [(b, "pool") for _, b, _, _ in FRONT] + [(b, "m") for _, b in MID]}

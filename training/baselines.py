@@ -193,7 +193,7 @@ def feature_table(tracks: list[Track], label_names: tuple[str, ...], cache_dir: 
     """Features of each track's longest audio; unusable files skipped and returned."""
     results = features_many([t.main_path for t in tracks], cache_dir, workers)
     kept, xt, xs, st, failed = [], [], [], [], []
-    for t, r in zip(tracks, results):
+    for t, r in zip(tracks, results, strict=True):
         if isinstance(r, Exception):
             _LOG.warning("skipping %s", r)
             failed.append((str(t.main_path), str(r)))
@@ -316,7 +316,7 @@ def cnn_windows(tracks: list[Track], label_names: tuple[str, ...], feature_cache
     ex = FeatureExtractor(front_end, feature_cache)
     frames = ex.frames_many([(t.main_path, None) for t in tracks], workers=workers)
     xs, ys, gs = [], [], []
-    for i, (t, f) in enumerate(zip(tracks, frames)):
+    for i, (t, f) in enumerate(zip(tracks, frames, strict=True)):
         if isinstance(f, Exception):
             _LOG.warning("skipping %s", f)
             continue

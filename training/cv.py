@@ -51,6 +51,34 @@ def grouped_folds(keys: Sequence[str], groups: Sequence[str], strata: Sequence[s
     closest to even; a repair pass moves groups into folds still missing a stratum.
     A group spanning strata can make full coverage impossible; then a warning names the
     strata and folds left out. Deterministic for a seed."""
+    is_scored = _check_items(keys, groups, strata, k, scored)
+    # group -> stratum -> scored items
+    load: dict[str, Counter[str]] = defaultdict(Counter)
+    for g, s, sc in zip(groups, strata, is_scored, strict=True):
+        if sc:
+            load[g][s] += 1
+    if len(load) < k:
+        raise ValueError(f"{len(load)} groups with scored items cannot fill {k} folds")
+    placement = _Placement(load, k, seed)
+    placement.place_greedily()
+    placement.repair()
+    gaps = placement.gaps()
+    if gaps:
+        _LOG.warning("folds: %d stratum/fold pairs left without a test item (groups span strata): %s",
+                     len(gaps), ", ".join(f"{s} in fold {f}" for s, f in gaps[:5]))
+
+    fold_of = placement.fold_of
+    folds = []
+    for f in range(k):
+        test = tuple(key for key, g, sc in zip(keys, groups, is_scored, strict=True) if sc and fold_of[g] == f)
+        train = tuple(key for key, g in zip(keys, groups, strict=True) if fold_of.get(g, -1) != f)
+        folds.append(Fold(f, train, test))
+    return folds
+
+
+def _check_items(keys: Sequence[str], groups: Sequence[str], strata: Sequence[str], k: int,
+                 scored: Sequence[bool] | None) -> list[bool]:
+    """`grouped_folds`'s arguments checked; which items are scored."""
     n = len(keys)
     if not (len(groups) == len(strata) == n and (scored is None or len(scored) == n)):
         raise ValueError("keys, groups, strata (and scored) must be the same length")
@@ -58,91 +86,87 @@ def grouped_folds(keys: Sequence[str], groups: Sequence[str], strata: Sequence[s
         raise ValueError("item keys must be unique")
     if k < 2:
         raise ValueError(f"k must be >= 2, not {k}")
-    is_scored = [True] * n if scored is None else [bool(s) for s in scored]
+    return [True] * n if scored is None else [bool(s) for s in scored]
 
-    # group -> stratum -> scored items
-    load: dict[str, Counter[str]] = defaultdict(Counter)
-    for g, s, sc in zip(groups, strata, is_scored):
-        if sc:
-            load[g][s] += 1
-    placed_groups = sorted(load)
-    if len(placed_groups) < k:
-        raise ValueError(f"{len(placed_groups)} groups with scored items cannot fill {k} folds")
-    groups_of: dict[str, list[str]] = defaultdict(list)  # stratum -> groups with it
-    for g in placed_groups:
-        for s in load[g]:
-            groups_of[s].append(g)
-    total = Counter()
-    for g in placed_groups:
-        total.update(load[g])
-    coverable = {s for s, gs in groups_of.items() if len(gs) >= k}
 
-    fold_of: dict[str, int] = {}
-    count = [Counter() for _ in range(k)]  # fold -> stratum -> scored items
-    present = [Counter() for _ in range(k)]  # fold -> stratum -> groups
-    tie = _rng("fold-order", seed)
-    fold_rank = {f: r for r, f in enumerate(tie.sample(range(k), k))}
+class _Placement:
+    """Groups placed into k folds by their scored items per stratum (``load``)."""
 
-    def cost(f: int, g: str) -> float:
+    def __init__(self, load: dict[str, Counter[str]], k: int, seed: int) -> None:
+        self.load, self.k, self.seed = load, k, seed
+        self.groups_of: dict[str, list[str]] = defaultdict(list)  # stratum -> groups with it
+        for g in sorted(load):
+            for s in load[g]:
+                self.groups_of[s].append(g)
+        self.total: Counter[str] = Counter()
+        for g in sorted(load):
+            self.total.update(load[g])
+        self.coverable = {s for s, gs in self.groups_of.items() if len(gs) >= k}
+        self.fold_of: dict[str, int] = {}
+        self.count: list[Counter[str]] = [Counter() for _ in range(k)]  # fold -> stratum -> scored items
+        self.present: list[Counter[str]] = [Counter() for _ in range(k)]  # fold -> stratum -> groups
+        tie = _rng("fold-order", seed)
+        self.fold_rank = {f: r for r, f in enumerate(tie.sample(range(k), k))}
+
+    def cost(self, f: int, g: str) -> float:
         # Growth of the sum of squared per-stratum shares, plus the fold's size.
-        c = sum(((count[f][s] + m) ** 2 - count[f][s] ** 2) / total[s] ** 2 for s, m in load[g].items())
-        size = sum(count[f].values())
-        return c + 1e-3 * ((size + sum(load[g].values())) ** 2 - size**2) / max(1, sum(total.values())) ** 2
+        count, load, total = self.count[f], self.load[g], self.total
+        c = sum(((count[s] + m) ** 2 - count[s] ** 2) / total[s] ** 2 for s, m in load.items())
+        size = sum(count.values())
+        return c + 1e-3 * ((size + sum(load.values())) ** 2 - size**2) / max(1, sum(total.values())) ** 2
 
-    def put(g: str, f: int, sign: int = 1) -> None:
-        for s, m in load[g].items():
-            count[f][s] += sign * m
-            present[f][s] += sign
+    def put(self, g: str, f: int, sign: int = 1) -> None:
+        for s, m in self.load[g].items():
+            self.count[f][s] += sign * m
+            self.present[f][s] += sign
         if sign > 0:
-            fold_of[g] = f
+            self.fold_of[g] = f
 
-    strata_order = sorted(groups_of, key=lambda s: (len(groups_of[s]), s))
-    for s in strata_order:
-        order = sorted(groups_of[s])
-        _rng("groups", seed, s).shuffle(order)
-        order.sort(key=lambda g: -sum(load[g].values()))  # stable: the shuffle breaks ties
-        for g in order:
-            if g in fold_of:
-                continue
-            need = [t for t in load[g] if t in coverable]
-            f = min(range(k), key=lambda f: (-sum(present[f][t] == 0 for t in need), cost(f, g), fold_rank[f]))
-            put(g, f)
+    def place_greedily(self) -> None:
+        """Strata with the fewest groups first; within one, big groups first (seeded
+        tie-breaks), each into the fold that lacks most of its strata, then the cheapest."""
+        for s in sorted(self.groups_of, key=lambda s: (len(self.groups_of[s]), s)):
+            order = sorted(self.groups_of[s])
+            _rng("groups", self.seed, s).shuffle(order)
+            order.sort(key=lambda g: -sum(self.load[g].values()))  # stable: the shuffle breaks ties
+            for g in order:
+                if g not in self.fold_of:
+                    self.put(g, self._best_fold(g))
 
-    _repair(k, load, coverable, groups_of, fold_of, present, put, cost)
-    gaps = [(s, f) for s in sorted(coverable) for f in range(k) if present[f][s] == 0]
-    if gaps:
-        _LOG.warning("folds: %d stratum/fold pairs left without a test item (groups span strata): %s",
-                     len(gaps), ", ".join(f"{s} in fold {f}" for s, f in gaps[:5]))
+    def _best_fold(self, g: str) -> int:
+        need = [t for t in self.load[g] if t in self.coverable]
+        return min(range(self.k), key=lambda f: (-sum(self.present[f][t] == 0 for t in need), self.cost(f, g),
+                                                  self.fold_rank[f]))
 
-    folds = []
-    for f in range(k):
-        test = tuple(key for key, g, sc in zip(keys, groups, is_scored) if sc and fold_of[g] == f)
-        train = tuple(key for key, g in zip(keys, groups) if fold_of.get(g, -1) != f)
-        folds.append(Fold(f, train, test))
-    return folds
+    def repair(self) -> None:
+        """Move a group into a fold that lacks one of its strata, from a fold that keeps
+        every stratum it covers without it; until no such move is left."""
+        for _ in range(len(self.fold_of) * self.k):
+            moved = False
+            for s in sorted(self.coverable):
+                for f in range(self.k):
+                    if not self.present[f][s]:
+                        moved = self._move_in(s, f) or moved
+            if not moved:
+                return
 
+    def _move_in(self, s: str, f: int) -> bool:
+        """Move the cheapest group of stratum ``s`` that its fold can spare into fold ``f``."""
+        options = []
+        for g in sorted(self.groups_of[s]):
+            src = self.fold_of[g]
+            if all(self.present[src][t] > 1 for t in self.load[g] if t in self.coverable):
+                options.append((self.cost(f, g), g))
+        if not options:
+            return False
+        _, g = min(options)
+        self.put(g, self.fold_of[g], -1)
+        self.put(g, f)
+        return True
 
-def _repair(k, load, coverable, groups_of, fold_of, present, put, cost) -> None:
-    """Move a group into a fold that lacks one of its strata, from a fold that keeps
-    every stratum it covers without it; until no such move is left."""
-    for _ in range(len(fold_of) * k):
-        moved = False
-        for s in sorted(coverable):
-            for f in range(k):
-                if present[f][s]:
-                    continue
-                options = []
-                for g in sorted(groups_of[s]):
-                    src = fold_of[g]
-                    if all(present[src][t] > 1 for t in load[g] if t in coverable):
-                        options.append((cost(f, g), g))
-                if options:
-                    _, g = min(options)
-                    put(g, fold_of[g], -1)
-                    put(g, f)
-                    moved = True
-        if not moved:
-            return
+    def gaps(self) -> list[tuple[str, int]]:
+        """(stratum, fold) pairs of coverable strata left without a test item."""
+        return [(s, f) for s in sorted(self.coverable) for f in range(self.k) if self.present[f][s] == 0]
 
 
 # --- GTZAN ---------------------------------------------------------------------------------
@@ -201,7 +225,7 @@ def gtzan_folds(tracks: Sequence, artists: dict[str, str], k: int = DEFAULT_FOLD
     except ValueError as exc:
         raise DatasetError(f"cross-validation folds: {exc}") from None
     plan = CvPlan(tuple(folds), {t.key: t.genre for t in tracks}, artist,
-                  tuple(key for key, sc in zip(keys, scored) if not sc), seed)
+                  tuple(key for key, sc in zip(keys, scored, strict=True) if not sc), seed)
     for f in folds:
         per = Counter(plan.genre[key] for key in f.test)
         _LOG.info("fold %d: %d train, %d test tracks (%s)", f.index, len(f.train), len(f.test),

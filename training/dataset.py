@@ -102,6 +102,43 @@ def _audio_files(folder: Path) -> dict[str, Path]:
     return out
 
 
+def _layout(root: Path) -> tuple[str, list[tuple[str, Path]]]:
+    """The folder's layout, and its (kind, parent of genre folders) sources."""
+    if not ((root / FULL_DIR).is_dir() or (root / EXCERPT_DIR).is_dir()):
+        return "flat <genre>/ folders", [("full", root)]
+    sources = [(kind, root / sub) for kind, sub in (("full", FULL_DIR), ("excerpt", EXCERPT_DIR)) if (root / sub).is_dir()]
+    return "audio/ + excerpts/", sources
+
+
+def _collect_files(sources: list[tuple[str, Path]]) -> tuple[dict[tuple[str, str], dict[str, Path]], set[str]]:
+    """(genre, stem) -> kind -> file, and the genre folders that hold audio."""
+    files: dict[tuple[str, str], dict[str, Path]] = {}
+    genres_seen: set[str] = set()
+    for kind, parent in sources:
+        for gdir in _genre_dirs(parent):
+            stems = _audio_files(gdir)
+            if not stems:
+                continue
+            genres_seen.add(gdir.name)
+            for stem, path in stems.items():
+                files.setdefault((gdir.name, stem), {})[kind] = path
+    return files, genres_seen
+
+
+def _readable(kinds: dict[str, Path], skipped: list[tuple[Path, str]]) -> dict[str, Path]:
+    """The files of one track whose header reads; the others logged and added to ``skipped``."""
+    good: dict[str, Path] = {}
+    for kind, path in kinds.items():
+        try:
+            audio_info(path)
+        except AudioError as exc:
+            _LOG.warning("skipping unreadable file: %s", exc)
+            skipped.append((path, str(exc)))
+            continue
+        good[kind] = path
+    return good
+
+
 def index_dataset(root: str | Path, labels: Sequence[str] | None = None, check_files: bool = True) -> DatasetIndex:
     """Find the tracks of a GTZAN-layout folder.
 
@@ -114,27 +151,8 @@ def index_dataset(root: str | Path, labels: Sequence[str] | None = None, check_f
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"data folder {root}: no such folder")
-    sources: list[tuple[str, Path]] = []  # (kind, parent of genre folders)
-    if (root / FULL_DIR).is_dir() or (root / EXCERPT_DIR).is_dir():
-        layout = "audio/ + excerpts/"
-        if (root / FULL_DIR).is_dir():
-            sources.append(("full", root / FULL_DIR))
-        if (root / EXCERPT_DIR).is_dir():
-            sources.append(("excerpt", root / EXCERPT_DIR))
-    else:
-        layout = "flat <genre>/ folders"
-        sources.append(("full", root))
-
-    files: dict[tuple[str, str], dict[str, Path]] = {}
-    genres_seen: set[str] = set()
-    for kind, parent in sources:
-        for gdir in _genre_dirs(parent):
-            stems = _audio_files(gdir)
-            if not stems:
-                continue
-            genres_seen.add(gdir.name)
-            for stem, path in stems.items():
-                files.setdefault((gdir.name, stem), {})[kind] = path
+    layout, sources = _layout(root)
+    files, genres_seen = _collect_files(sources)
     if not files:
         raise DatasetError(
             f"data folder {root}: no audio files in <genre>/ folders "
@@ -153,16 +171,7 @@ def index_dataset(root: str | Path, labels: Sequence[str] | None = None, check_f
     for (genre, stem), kinds in sorted(files.items(), key=lambda kv: (labels.index(kv[0][0]) if kv[0][0] in labels else 1 << 30, kv[0][1])):
         if genre not in labels:
             continue
-        good: dict[str, Path] = {}
-        for kind, path in kinds.items():
-            if check_files:
-                try:
-                    audio_info(path)
-                except AudioError as exc:
-                    _LOG.warning("skipping unreadable file: %s", exc)
-                    skipped.append((path, str(exc)))
-                    continue
-            good[kind] = path
+        good = _readable(kinds, skipped) if check_files else kinds
         if good:
             tracks.append(Track(genre, stem, good.get("full"), good.get("excerpt")))
     counts = Counter(t.genre for t in tracks)

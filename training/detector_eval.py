@@ -54,7 +54,7 @@ def items_for(clips: Sequence[Clip], cfg: DetectorConfig, fe: LogMelParams, room
         try:
             variants = [clip_frames(c, fe, room, None, cache_dir)]
             variants += [clip_frames(c, fe, room, room_seed(c, i), cache_dir) for i in range(cfg.room_copies)]
-        except Exception as exc:  # noqa: BLE001 - an unreadable clip is skipped and named
+        except Exception as exc:  # an unreadable clip is skipped and named
             _LOG.warning("skipping %s: %s", c.key, exc)
             continue
         out.append(Item(c, tuple(variants)))
@@ -77,7 +77,7 @@ def score_clips(detector, clips: Sequence[Clip], genre, fe: LogMelParams, window
         for variant, seed in (("clean", None), ("room", room_seed(c, TEST_ROOM))):
             try:
                 frames = clip_frames(c, fe, room, seed, cache_dir)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 _LOG.warning("skipping %s: %s", c.key, exc)
                 break
             ws = windows_from_frames(frames, fe, window, hop_frames)

@@ -137,14 +137,19 @@ def normalise_batch(raw: np.ndarray, front_end: LogMelParams, window: WindowPara
     return normalise_window(raw, level, front_end, window), level
 
 
+# The defaults (frozen records: one shared instance each is safe).
+_DEFAULT_FRONT_END = LogMelParams()
+_DEFAULT_ROOM = RoomParams()
+
+
 class FeatureExtractor:
     """Log-mel frames of a file, clean or through a seeded simulated room, cached."""
 
     def __init__(
         self,
-        front_end: LogMelParams = LogMelParams(),
+        front_end: LogMelParams = _DEFAULT_FRONT_END,
         cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
-        room: RoomParams = RoomParams(),
+        room: RoomParams = _DEFAULT_ROOM,
         exact: bool = False,
     ) -> None:
         self.front_end = front_end

@@ -63,7 +63,7 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
     inp = keras.Input(shape=(window_frames, n_mels, 1), name="logmel_db")
     # Normalised windows are ~[-80, +30] dB with the bulk in [-40, 0].
     x = layers.Rescaling(1.0 / 20.0, offset=1.0, name="scale")(inp)
-    for i, (f, pool) in enumerate(zip(filters, pools)):
+    for i, (f, pool) in enumerate(zip(filters, pools, strict=True)):
         if spec.name in SEPARABLE and i > 0:
             x = layers.SeparableConv2D(f, 3, padding="same", use_bias=False, depthwise_regularizer=reg,
                                        pointwise_regularizer=reg, name=f"sepconv{i}")(x)

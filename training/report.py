@@ -31,7 +31,7 @@ def plot_confusion(path: Path, labels: tuple[str, ...], panels: list[tuple[str, 
 
     fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 5.6))
     axes = np.atleast_1d(axes)
-    for ax, (title, cm) in zip(axes, panels):
+    for ax, (title, cm) in zip(axes, panels, strict=True):
         rows = cm.sum(axis=1, keepdims=True)
         share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
         ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
@@ -86,7 +86,7 @@ def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], te
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(reliabilities), figsize=(5.2 * len(reliabilities), 4.6))
-    for ax, (name, (before, after)) in zip(np.atleast_1d(axes), reliabilities.items()):
+    for ax, (name, (before, after)) in zip(np.atleast_1d(axes), reliabilities.items(), strict=True):
         centres = (after["edges"][:-1] + after["edges"][1:]) / 2
         width = after["edges"][1] - after["edges"][0]
         used = after["count"] > 0

@@ -48,7 +48,7 @@ class Stream:
 def run_stream(stream: Stream, labels: tuple[str, ...], params: SmootherParams) -> dict[str, float]:
     sm = Smoother(labels, params)
     true = labels[stream.label]
-    states = [sm.process(p, float(lvl), float(t)) for p, lvl, t in zip(stream.probs, stream.level_db, stream.t_end_s)]
+    states = [sm.process(p, float(lvl), float(t)) for p, lvl, t in zip(stream.probs, stream.level_db, stream.t_end_s, strict=True)]
     n = len(states)
     correct = sum(s.genre == true for s in states) / n
     wrong = sum(s.genre is not None and s.genre != true for s in states) / n
@@ -79,8 +79,11 @@ def raw_argmax_stats(streams: list[Stream]) -> dict[str, float]:
     return out
 
 
+_DEFAULT_BASE = SmootherParams()  # frozen: one shared default is safe
+
+
 def fit_smoothing(
-    streams: list[Stream], labels: tuple[str, ...], base: SmootherParams = SmootherParams(), grid: dict[str, tuple] = GRID
+    streams: list[Stream], labels: tuple[str, ...], base: SmootherParams = _DEFAULT_BASE, grid: dict[str, tuple] = GRID
 ) -> dict[str, Any]:
     """Score every grid point; return the best params and the table."""
     if not streams:
@@ -88,7 +91,7 @@ def fit_smoothing(
     table = []
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
-        params = msgspec.structs.replace(base, **dict(zip(keys, values)))
+        params = msgspec.structs.replace(base, **dict(zip(keys, values, strict=True)))
         table.append((params, score_params(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {

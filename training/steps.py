@@ -145,7 +145,7 @@ def build_eval_set(name: str, tracks: list[Track], labels: tuple[str, ...], ex: 
     xs, levels, starts, item_idx = [], [], [], []
     items: list[Track] = []
     failed: list[tuple[str, str]] = []
-    for t, frames in zip(tracks, results):
+    for t, frames in zip(tracks, results, strict=True):
         if isinstance(frames, Exception):
             failed.append((str(t.main_path), str(frames)))
             continue

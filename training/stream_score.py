@@ -21,6 +21,7 @@ the tracks that were played back to back, as segments of stream time. Measured:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -79,16 +80,16 @@ def score_stream(times_s: Sequence[float], published: Sequence[str | None], segm
         raise ValueError("times_s and published must be the same length")
     if not segments:
         raise ValueError("a stream needs at least one segment")
-    if any(b < a for a, b in zip(times_s, times_s[1:])):
+    if any(b < a for a, b in itertools.pairwise(times_s)):
         raise ValueError("window times must not decrease")
     truth = playing_at(segments, times_s)
     n = len(published)
-    right = sum(p is not None and p == g for p, g in zip(published, truth))
+    right = sum(p is not None and p == g for p, g in zip(published, truth, strict=True))
     hours = (segments[-1].end_s - segments[0].start_s) / 3600.0
 
     changes = wrong = 0
     last: str | None = None
-    for p, g in zip(published, truth):
+    for p, g in zip(published, truth, strict=True):
         if p is None:
             continue
         if last is not None and p != last:
@@ -103,7 +104,7 @@ def score_stream(times_s: Sequence[float], published: Sequence[str | None], segm
         run_end = segments[starts[j + 1]].start_s if j + 1 < len(starts) else segments[-1].end_s
         t0, genre, last_run = segments[i].start_s, segments[i].genre, j + 1 == len(starts)
         # (the stream's last window may lie on its very end)
-        hit = next((t for t, p in zip(times_s, published)
+        hit = next((t for t, p in zip(times_s, published, strict=True)
                     if t0 <= t and (t < run_end or (last_run and t == run_end)) and p == genre), None)
         latencies.append(math.inf if hit is None else hit - t0)
     true_changes = len(starts) - 1

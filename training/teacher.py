@@ -100,9 +100,9 @@ class Teacher:
         batch = self.batch if batch is None else batch
         outs: list[list[np.ndarray]] = [[], [], []]
         for i in range(0, len(x), batch):
-            for o, a in zip(outs, self.model(log_compress(x[i : i + batch] + self.offset_db), training=False)):
+            for o, a in zip(outs, self.model(log_compress(x[i : i + batch] + self.offset_db), training=False), strict=True):
                 o.append(np.asarray(a, dtype=np.float32))
-        return [np.concatenate(o) if o else np.zeros((0, d), np.float32) for o, d in zip(outs, (50, 200, EMBEDDING_DIM))]
+        return [np.concatenate(o) if o else np.zeros((0, d), np.float32) for o, d in zip(outs, (50, 200, EMBEDDING_DIM), strict=True)]
 
     def embed(self, x: np.ndarray) -> np.ndarray:
         """(n, frames, mels) normalised windows -> (n, 1506) pooled MusiCNN features."""
@@ -167,11 +167,11 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
     embs = [[teacher.embed_frames(f, hop_frames, f"{it.track.genre}__{it.track.stem}__v{v}")
              for v, f in enumerate(it.variants if own else it.variants[:1])] for it in items]
     emb = np.concatenate([e for es in embs for e in es])
-    y = np.concatenate([np.full(len(e), it.label) for it, es in zip(items, embs) for e in es])
+    y = np.concatenate([np.full(len(e), it.label) for it, es in zip(items, embs, strict=True) for e in es])
     track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
     head = fit_head(emb, y, track, len(labels), c=c)
     labelled = []
-    for it, es in zip(items, embs):
+    for it, es in zip(items, embs, strict=True):
         soft = [head.probs(e, temperature) for e in es]
         if not own:
             if any(f.shape != it.variants[0].shape for f in it.variants):

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     per_item = [teacher.outputs(windows_from_frames(it.variants[0], fe, win, 31).x) for it in items]
     train = [np.concatenate([e[k] for e in per_item]) for k in range(3)]
-    y = np.concatenate([np.full(len(e[0]), it.label) for it, e in zip(items, per_item)])
+    y = np.concatenate([np.full(len(e[0]), it.label) for it, e in zip(items, per_item, strict=True)])
     track = np.concatenate([np.full(len(e[0]), i) for i, e in enumerate(per_item)])
     evals = {name: teacher.outputs(ev.x) for name, ev in sets.items()}
     _LOG.info("embedded %d train windows and the valid sets in %.0f s", len(y), time.perf_counter() - t0)

@@ -184,7 +184,7 @@ class WindowSampler:
     def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, epoch, step])
-        raws, labels, softs = zip(*(self.draw_raw(rng) for _ in range(cfg.batch_size)))
+        raws, labels, softs = zip(*(self.draw_raw(rng) for _ in range(cfg.batch_size)), strict=True)
         if cfg.warp_p > 0:
             raws = [warp(r, rng) if rng.uniform() < cfg.warp_p else r for r in raws]
         x, _ = normalise_batch(np.stack(raws), self.front_end, self.window)
@@ -325,7 +325,7 @@ class WeightAverage:
             return
         self.n += 1
         d = min(self.decay, (1.0 + self.n) / (10.0 + self.n))
-        for a, w in zip(self.avg, self.model.get_weights()):
+        for a, w in zip(self.avg, self.model.get_weights(), strict=True):
             a *= d
             a += (1.0 - d) * w
 
@@ -335,7 +335,7 @@ class WeightAverage:
             yield
             return
         current = self.model.get_weights()
-        self.model.set_weights([a.astype(c.dtype) for a, c in zip(self.avg, current)])
+        self.model.set_weights([a.astype(c.dtype) for a, c in zip(self.avg, current, strict=True)])
         try:
             yield
         finally:

@@ -23,13 +23,15 @@ LOCALES = Path("/usr/share/locale")
 
 # The English files of Debian's `fortunes` (the top folder also holds other languages').
 _ENGLISH = (
-    "art computers cookie definitions disclaimer drugs education ethnic food goedel humorists kids knghtbrd "
-    "law linux linuxcookie love magic medicine men-women miscellaneous news paradoxum people pets platitudes "
-    "politics pratchett science songs-poems sports startrek tao translate-me wisdom work zippy"
-).split()
+    "art", "computers", "cookie", "definitions", "disclaimer", "drugs", "education", "ethnic",
+    "food", "goedel", "humorists", "kids", "knghtbrd", "law", "linux", "linuxcookie", "love",
+    "magic", "medicine", "men-women", "miscellaneous", "news", "paradoxum", "people", "pets",
+    "platitudes", "politics", "pratchett", "science", "songs-poems", "sports", "startrek",
+    "tao", "translate-me", "wisdom", "work", "zippy",
+)
 # language -> fortune files (globs under FORTUNES); languages not here use gettext catalogs.
 FORTUNE_FILES: dict[str, tuple[str, ...]] = {
-    "en": tuple(_ENGLISH), "de": ("de/*",), "es": ("es/*.fortunes",), "it": ("it/*",), "pl": ("pl/*",),
+    "en": _ENGLISH, "de": ("de/*",), "es": ("es/*.fortunes",), "it": ("it/*",), "pl": ("pl/*",),
     "ru": ("ru/*",), "cs": ("cs/*",), "sk": ("cs/klasik-sk",), "pt": ("brasil",), "bg": ("bg/*",),
     "eo": ("eo/*",), "ga": ("ga/*",), "zh": ("chinese", "song100", "tang300"),
 }

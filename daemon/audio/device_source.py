@@ -182,7 +182,7 @@ class DeviceSource:
                 if reopening and self._real_portaudio:
                     refresh_portaudio()
                 self._open()
-        except Exception as exc:  # noqa: BLE001 - a missing device is a state, not a crash
+        except Exception as exc:  # a missing device is a state, not a crash
             message = describe_error(exc)
             with self._lock:
                 self._attempt_since = None
@@ -263,7 +263,7 @@ class DeviceSource:
                 return self._fault
             try:
                 active = bool(getattr(self._stream, "active", True))
-            except Exception:  # noqa: BLE001 - a dead stream may fail even to answer
+            except Exception:  # a dead stream may fail even to answer
                 active = False
             if not active:
                 return "the audio stream stopped (PortAudio error or device removed)"
@@ -284,5 +284,5 @@ class DeviceSource:
 def _close(stream: Any) -> None:
     try:
         stream.close()
-    except Exception as exc:  # noqa: BLE001 - a lost device often fails to close too
+    except Exception as exc:  # a lost device often fails to close too
         _LOG.debug("closing the audio stream failed: %s", one_line(exc))

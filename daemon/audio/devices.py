@@ -92,7 +92,7 @@ def _query(query_devices: QueryDevices) -> tuple[list[dict[str, Any]], int | Non
         # PortAudio raises when there is no default input; that is an answer, not a failure.
         default = query_devices(kind="input")
         default_index = int(default["index"]) if default is not None and "index" in default else None
-    except Exception:  # noqa: BLE001
+    except Exception:
         default_index = None
     return devices, default_index
 
@@ -175,5 +175,5 @@ def refresh_portaudio() -> None:
         sd = sounddevice_module()
         sd._terminate()
         sd._initialize()
-    except Exception as exc:  # noqa: BLE001 - the open attempt that follows reports it
+    except Exception as exc:  # the open attempt that follows reports it
         _LOG.debug("re-initialising PortAudio failed: %s", one_line(exc))

@@ -138,7 +138,7 @@ class FileSource:
                     self._last_audio = time.monotonic()
                 if not self.loop:
                     return
-        except Exception as exc:  # noqa: BLE001 - end the source; the reader sees eof and the error
+        except Exception as exc:  # end the source; the reader sees eof and the error
             with self._lock:
                 self._last_error = describe_error(exc)
         finally:

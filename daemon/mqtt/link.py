@@ -136,7 +136,7 @@ class BrokerLink:
                 _LOG.debug("offline not published: %s", exc)
             try:
                 conn.client.disconnect()
-            except Exception as exc:  # noqa: BLE001 - stopping anyway
+            except Exception as exc:  # stopping anyway
                 _LOG.debug("disconnect: %s", exc)
         self._released.set()
         self._thread.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -182,7 +182,7 @@ class BrokerLink:
         while not self._stopping.is_set():
             try:
                 conn.client.connect(s.host, s.port, keepalive=s.keepalive_s)
-            except Exception as exc:  # noqa: BLE001 - OSError, ssl errors, DNS: all "not reachable"
+            except Exception as exc:  # OSError, ssl errors, DNS: all "not reachable"
                 self._tell_once(*mqtt_client.unreachable(s, exc))
             else:
                 self._serve(conn)

@@ -83,7 +83,7 @@ def listen(
     configure_client(client, MqttSettings(host=host, port=port, username=username, tls=tls or TlsSettings()), password)
     try:
         client.connect(host, port, keepalive=30)
-    except Exception as exc:  # noqa: BLE001 - OSError, DNS, ssl: one line for the user
+    except Exception as exc:  # OSError, DNS, ssl: one line for the user
         raise MqttError(f"cannot reach the MQTT broker at {where}: {one_line(exc)}") from None
     client.loop_start()
     try:

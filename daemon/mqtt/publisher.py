@@ -113,7 +113,7 @@ class MqttPublisher:
                     self._retained[kind] = (topic, payload, retain)
                     if conn is not None:
                         conn.publish(topic, payload, qos=self._qos, retain=retain)
-        except Exception as exc:  # noqa: BLE001 - never let MQTT stop classification
+        except Exception as exc:  # never let MQTT stop classification
             self._unexpected(kind, exc)
 
     def counters(self) -> MqttCounters:
@@ -157,7 +157,7 @@ class MqttPublisher:
                 topic, payload, retain = self._retained[kind]
                 conn.publish(topic, payload, qos=self._qos, retain=retain)
             self._flush_events(conn)
-        except Exception as exc:  # noqa: BLE001 - paho would swallow it silently
+        except Exception as exc:  # paho would swallow it silently
             self._unexpected("after connecting", exc)
 
     def _unexpected(self, kind: str, exc: BaseException) -> None:
