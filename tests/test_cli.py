@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ import numpy as np
 import pytest
 
 from signals import music_like
-from conftest import shipped_json_for
+from detectors import shipped_json_for
 
 
 def genred(*args: str, model=None) -> subprocess.CompletedProcess:

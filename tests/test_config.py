@@ -21,7 +21,7 @@ from genred.daemon.config import (
 )
 from genred.daemon.settings import MqttSettings, Settings
 from genred.dsp import schema
-from conftest import shipped_json_for
+from detectors import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "config.example.yaml"
@@ -73,7 +73,7 @@ def _error(path: Path | None, overrides: dict | None = None) -> str:
 def test_defaults_without_a_file():
     assert load_settings(None) == Settings()
     assert load_settings(None, {}) == Settings()
-    assert DEFAULT_CONFIG_PATH == Path("/etc/genred/config.yaml")
+    assert Path("/etc/genred/config.yaml") == DEFAULT_CONFIG_PATH
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# only a comment\n", "---\n"])

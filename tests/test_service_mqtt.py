@@ -12,9 +12,8 @@ import time
 
 import numpy as np
 
-from broker import (  # noqa: F401 - fixtures
-    daemon_on_broker, delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, subscriber,
-)
+from broker import USERNAME, daemon_on_broker, delivered_in_order
+from fakes import FakePortAudio, fake_query, looped_music
 from signals import music_like
 
 
@@ -137,8 +136,6 @@ def test_sigterm_publishes_offline_and_kill_9_leaves_the_will(mosquitto, subscri
 
 
 def test_wrong_credentials_one_error_and_classification_goes_on(mosquitto_auth, write_wav, model_path, tmp_path):
-    from broker import USERNAME
-
     path = write_wav("loop.wav", music_like(4.0, 16000), 16000)
     secret = tmp_path / "mqtt-password"
     secret.write_text("not-the-password\n")
@@ -160,13 +157,12 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     """The retained state (what Home Assistant shows) says when no audio arrives."""
     import io
 
-    from fake_audio import FakeAudio
     from genred.daemon.audio import DeviceSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
 
-    fake = FakeAudio()
+    fake = FakePortAudio(looped_music())
     settings = Settings(
         device_id="den", model=str(model_path),
         audio=AudioSettings(source="Fake USB", sample_rate_hz=16000, channels=1, block_s=0.05, buffer_s=2.0,
@@ -176,7 +172,7 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     topic = "genred/den/state"
     sub = subscriber(mosquitto, [topic, "genred/den/event"])
     out = io.StringIO()
-    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake.query),
+    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake_query()),
                     notifier=Notifier({}), out=out)
     stop = threading.Event()
     runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from fakes import RecordingClassifier
 from signals import music_like
 
 pytest.importorskip("tensorflow", reason="training tests need the 'train' extra")
@@ -115,19 +116,6 @@ def test_check_disjoint_refuses_a_leaking_split(gtzan_like):
         check_disjoint(leaky)
 
 
-class _Recorder:
-    """Stands in for the classifier: records what the pipeline feeds the model."""
-
-    def __init__(self, metadata):
-        self.metadata = metadata
-        self.labels = metadata.labels
-        self.seen: list[np.ndarray] = []
-
-    def predict(self, features):
-        self.seen.append(features.copy())
-        return np.full(len(self.labels), 1.0 / len(self.labels))
-
-
 @pytest.mark.parametrize("rate,channels,seconds", [(44100, 2, 6.3), (22050, 1, 2.0), (48000, 1, 4.0)])
 def test_train_serve_parity(write_wav, classifier, rate, channels, seconds):
     """The windows training computes for a file are the windows the device feeds its model."""
@@ -135,7 +123,7 @@ def test_train_serve_parity(write_wav, classifier, rate, channels, seconds):
 
     path = write_wav(f"x{rate}.wav", music_like(seconds, rate, channels=channels, seed=3), rate)
     meta = classifier.metadata
-    rec = _Recorder(meta)
+    rec = RecordingClassifier(meta)
     pipe = Pipeline(rec, rate)
     audio, _ = sf.read(str(path), dtype="float32", always_2d=True)
     rng = np.random.default_rng(0)
