@@ -34,7 +34,7 @@ def test_features_are_the_57_kaggle_columns_and_finite(tmp_path):
     track, segs = bl.file_features(path)
     assert track.shape == (57,) and segs.shape == (2, 57)
     assert np.all(np.isfinite(track)) and np.all(np.isfinite(segs))
-    v = dict(zip(names, track))
+    v = dict(zip(names, track, strict=True))
     assert 0 < v["rms_mean"] < 1 and v["spectral_centroid_mean"] > 0 and 30 < v["tempo"] < 300
     # A clip shorter than one segment is one segment; the cache returns the same numbers.
     short = tmp_path / "short.wav"

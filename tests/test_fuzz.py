@@ -256,7 +256,7 @@ def test_replay_cli_on_bad_files(tmp_path, reference_files, model_path, capsys, 
         assert rc == 1, errors
     for e in errors:
         assert "\n" not in e
-    for path, (kind, _) in zip(paths, files):
+    for path, (kind, _) in zip(paths, files, strict=True):
         refused = any(e.startswith(f"audio {path}:") for e in errors)
         if _REPLAY_KINDS[kind] is not None:
             assert refused == (not _REPLAY_KINDS[kind]), (kind, errors)

@@ -136,7 +136,7 @@ def test_train_serve_parity(write_wav, classifier, rate, channels, seconds):
     frames = FeatureExtractor(meta.front_end, cache_dir=None).frames(path)
     ws = windows_from_frames(frames, meta.front_end, meta.window)
     assert len(rec.seen) == len(ws.x) >= 1
-    for served, trained in zip(rec.seen, ws.x):
+    for served, trained in zip(rec.seen, ws.x, strict=True):
         np.testing.assert_allclose(served, trained, atol=1e-3)
 
 
@@ -381,13 +381,13 @@ def test_weight_average_tracks_the_weights_and_swaps_back():
         model.set_weights(new)
         ema.update()
         d = min(0.9, (1.0 + n) / (10.0 + n))
-        expected = [d * e + (1 - d) * w for e, w in zip(expected, new)]
+        expected = [d * e + (1 - d) * w for e, w in zip(expected, new, strict=True)]
     current = model.get_weights()
     with ema.applied():
-        for got, want in zip(model.get_weights(), expected):
+        for got, want in zip(model.get_weights(), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-5)
         assert not np.allclose(model.get_weights()[0], current[0])
-    for got, want in zip(model.get_weights(), current):
+    for got, want in zip(model.get_weights(), current, strict=True):
         np.testing.assert_array_equal(got, want)
     off = WeightAverage(model, decay=0.0)
     off.update()
@@ -578,7 +578,7 @@ def test_same_seed_gives_the_same_model_bit_for_bit(gtzan_like, tmp_path):
 
     a, b = weights(outs[0] / "keras.weights.h5"), weights(outs[1] / "keras.weights.h5")
     assert [n for n, _ in a] == [n for n, _ in b] and len(a) > 10
-    for (name, x), (_, y) in zip(a, b):
+    for (name, x), (_, y) in zip(a, b, strict=True):
         assert np.array_equal(x, y), name
 
 
