@@ -24,7 +24,6 @@ def check_folds(folds, keys, groups, scored=None):
         for k in f.test:
             tested_in[k].append(f.index)
     for k, sc in zip(keys, scored, strict=True):
-        assert tested_in.get(k, []) == ([] if not sc else tested_in[k])
         assert len(tested_in.get(k, [])) == (1 if sc else 0), k
     return tested_in
 
