@@ -132,9 +132,19 @@ def test_dense_runs_and_the_page(tmp_path):
     train, valid = _table(["a", "b", "c"], 0, rng), _table(["a", "b", "c"], 100, rng)
     assert not {t.key for t in train.tracks} & {t.key for t in valid.tracks}
     res = bl.dense_runs(train, valid, 3, seed=1, epochs=2)
-    for key in ("dense_track_filtered", "dense_segment_filtered", "dense_track_random", "dense_segment_random"):
-        assert 0 <= res[key]["accuracy"] <= 1 and 0 <= res[key]["macro_recall"] <= 1
-    assert res["dense_track_filtered"]["n"] == res["dense_segment_filtered"]["n"] == len(valid.tracks)
+    # How many it scores: the valid tracks, or the held-out 30 % of the pooled rows.
+    n_segments = len(train.seg_track) + len(valid.seg_track)
+    expected_n = {"dense_track_filtered": len(valid.tracks), "dense_segment_filtered": len(valid.tracks),
+                  "dense_track_random": round(0.3 * 24), "dense_segment_random": round(0.3 * n_segments)}
+    assert {k: res[k]["n"] for k in expected_n} == expected_n
+    assert res["dense_track_random"]["train"] == 24 - expected_n["dense_track_random"]
+    assert res["dense_segment_random"]["train"] == n_segments - expected_n["dense_segment_random"]
+    for key, n in expected_n.items():
+        right = res[key]["accuracy"] * n
+        assert right == pytest.approx(round(right), abs=1e-9), (key, res[key])  # a share of n answers
+    # valid has 4 tracks of each genre: the mean recall over genres is the accuracy.
+    for key in ("dense_track_filtered", "dense_segment_filtered"):
+        assert res[key]["macro_recall"] == pytest.approx(res[key]["accuracy"], abs=1e-12), res[key]
     assert res["dense_track_random"]["leak"] == 0  # the per-track model's unit is the track
     assert res["dense_segment_random"]["leak"] > 0
     res["genred_default"] = {"accuracy": 0.5, "macro_recall": 0.4, "n": 12}
