@@ -237,4 +237,6 @@ def test_an_unreadable_file_says_what_libsndfile_reads_and_mp3_plays(tmp_path, m
         sf.write(str(mp3), music_like(4.0, 16000), 16000, format="MP3")
         proc = subprocess.run([sys.executable, "-m", "genred.daemon", "replay", str(mp3), "--model", str(model_path)],
                               capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 0 and proc.stdout.count("\n") >= 1, proc.stderr
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()  # windows ending at 3.0 and 4.0 s, and the summary
+        assert len(lines) == 3 and json.loads(lines[-1])["windows"] == 2, proc.stdout
