@@ -55,7 +55,8 @@ def test_silent_or_too_short_clip_is_one_clear_error(tmp_path, kind):
     assert str(path) in msg and "\n" not in msg
     assert ("silent" in msg) if kind == "silent" else ("too short" in msg)
     # The batch path returns it (the caller skips and reports the file) instead of raising.
-    assert isinstance(bl.cached_features(path, tmp_path / "cache"), bl.BaselineError)
+    returned = bl.cached_features(path, tmp_path / "cache")
+    assert isinstance(returned, bl.BaselineError) and str(returned) == msg
 
 
 def test_dense_net_builds_and_trains_one_step():
