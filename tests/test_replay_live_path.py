@@ -100,7 +100,7 @@ def test_the_daemon_hearing_the_file_says_what_replay_says(fixture_files, classi
     assert daemon.run(threading.Event()) == 0
     said = [line.split(" test: ", 1)[1] for line in out.getvalue().splitlines()]
     assert said == expected and len(expected) >= 1
-    assert daemon.status()["windows"] == result.windows == 7
+    assert daemon.status().windows == result.windows == 7
 
 
 def test_a_file_that_fails_part_way_is_one_error_in_replay(write_wav, classifier, caplog):
