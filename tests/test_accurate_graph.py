@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("musicnn", reason="the MSD_musicnn checkpoint (pip install --no-deps musicnn==0.1.0)")
 
-from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
-from genred.training.musicnn import log_compress  # noqa: E402
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.training.musicnn import log_compress
 
 
 def test_the_ramps_follow_the_log_compression():

@@ -13,10 +13,10 @@ from signals import music_like
 pytest.importorskip("tensorflow", reason="baseline tests need the 'train' extra")
 pytest.importorskip("librosa", reason="baseline tests need the 'train' extra")
 
-from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
-from genred.training import baselines as bl  # noqa: E402
-from genred.training.dataset import Track  # noqa: E402
-from genred.training.models import ModelSpec, build_model  # noqa: E402
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.training import baselines as bl
+from genred.training.dataset import Track
+from genred.training.models import ModelSpec, build_model
 
 
 def test_features_are_the_57_kaggle_columns_and_finite(tmp_path):

@@ -84,7 +84,10 @@ def test_beeps_pause_and_clatter_is_impulsive():
     assert 0.1 < quiet.mean() < 0.95  # both beeps and silences
     clatter = synth_noise("clatter", 6.0, SR, np.random.default_rng(3)).astype(np.float64)
     white = synth_noise("white", 6.0, SR, np.random.default_rng(3)).astype(np.float64)
-    crest = lambda x: np.max(np.abs(x)) / np.sqrt(np.mean(x**2))  # noqa: E731
+
+    def crest(x: np.ndarray) -> float:
+        return float(np.max(np.abs(x)) / np.sqrt(np.mean(x**2)))
+
     assert crest(clatter) > 3 * crest(white)
 
 

@@ -19,11 +19,11 @@ from signals import music_like
 
 pytest.importorskip("tensorflow", reason="training tests need the 'train' extra")
 
-from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
-from genred.dsp.windows import normalise_window, window_level_db  # noqa: E402
-from genred.training import dataset as ds  # noqa: E402
-from genred.training.augment import simulate_room  # noqa: E402
-from genred.training.features import FeatureExtractor, normalise_batch, windows_from_frames  # noqa: E402
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.dsp.windows import normalise_window, window_level_db
+from genred.training import dataset as ds
+from genred.training.augment import simulate_room
+from genred.training.features import FeatureExtractor, normalise_batch, windows_from_frames
 
 GENRES = ("blues", "classical", "rock")
 
