@@ -1,8 +1,9 @@
-"""A real mosquitto broker for the tests, and a subscriber that records what it sees.
+"""A real mosquitto broker for the tests, a subscriber that records what it sees, and a
+daemon run against the broker.
 
-Test modules import the fixtures they use (pytest puts tests/ on sys.path)::
-
-    from broker import mosquitto, subscriber  # noqa: F401
+The fixtures that start them (``mosquitto``, ``mosquitto_auth``, ``mosquitto_persistent``,
+``mosquitto_tls``, ``subscriber``) are in tests/conftest.py: a test names them as arguments
+and imports nothing for them.
 
 Without mosquitto installed the tests that use it are skipped, except under CI
 (``CI`` set), where they fail: CI must never pass by skipping the broker tests.
@@ -27,6 +28,8 @@ from typing import Any, Callable, Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
+
+from fakes import RecordingPublisher
 
 START_TIMEOUT_S = 10.0
 USERNAME = "genred"
@@ -113,7 +116,8 @@ class Mosquitto:
             except OSError:
                 if time.monotonic() > deadline:
                     self.kill()
-                    raise RuntimeError(f"mosquitto did not accept connections on {self.address} within {START_TIMEOUT_S:.0f} s")
+                    raise RuntimeError(
+                        f"mosquitto did not accept connections on {self.address} within {START_TIMEOUT_S:.0f} s") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -253,57 +257,6 @@ class Subscriber:
         self.client.loop_stop()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A running anonymous broker, its own for each test."""
-    broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
-    yield broker
-    broker.kill()
-
-
-@pytest.fixture
-def mosquitto_auth(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A running broker that wants USERNAME / PASSWORD."""
-    broker = Mosquitto(tmp_path / "mosquitto-auth", auth=True)
-    broker.start()
-    yield broker
-    broker.kill()
-
-
-@pytest.fixture
-def subscriber() -> Iterator[Callable[..., Subscriber]]:
-    """``subscriber(broker, [topics], **kw)``: a connected, subscribed `Subscriber`, closed after the test."""
-    made: list[Subscriber] = []
-
-    def make(broker: Mosquitto, topics: list[str], **kw: Any) -> Subscriber:
-        sub = Subscriber(broker.host, broker.port, topics, **kw)
-        made.append(sub)
-        return sub
-
-    yield make
-    for sub in made:
-        sub.close()
-
-
-@pytest.fixture
-def mosquitto_persistent(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A running broker whose sessions and queued messages survive `stop` / `start`."""
-    broker = Mosquitto(tmp_path / "mosquitto-persistent", persistence=True)
-    broker.start()
-    yield broker
-    broker.kill()
-
-
-@pytest.fixture
-def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
-    """A running broker that speaks TLS only; its CA is ``broker.tls.ca``."""
-    broker = Mosquitto(tmp_path / "mosquitto-tls", tls=make_tls_files(tmp_path / "tls"))
-    broker.start()
-    yield broker
-    broker.kill()
-
-
 def delivered_in_order(produced: list[str], received: list[str]) -> tuple[bool, str]:
     """At least once and in order: ``received`` is ``produced`` with repeats of events
     already delivered (a lost PUBACK resends every unacknowledged event, so a repeat
@@ -317,27 +270,6 @@ def delivered_in_order(produced: list[str], received: list[str]) -> tuple[bool, 
     if j != len(produced):
         return False, f"{len(produced) - j} of {len(produced)} events never arrived, from {produced[j]}"
     return True, ""
-
-
-class RecordingPublisher:
-    """The real MqttPublisher, remembering each event and state the daemon hands it."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        from genred.daemon.mqtt.publisher import MqttPublisher
-
-        self._real = MqttPublisher(*args, **kwargs)
-        self.events: list[Any] = []  # EventPayload
-        self.states: list[Any] = []  # StatePayload
-
-    def publish(self, message: Any) -> None:
-        if message.TOPIC == "event":
-            self.events.append(message)
-        elif message.TOPIC == "state":
-            self.states.append(message)
-        self._real.publish(message)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
 
 
 def paced_file_source(path: Path, speed: float):
@@ -354,6 +286,7 @@ def daemon_on_broker(broker: Mosquitto, model_path: Path, audio_path: Path, spee
     """A Daemon on its own thread, playing ``audio_path`` in a loop at ``speed`` x real
     time into ``broker`` as device "den"; yields the publishers it made (the first one
     appears once it starts). On leaving, the stop event is set and the thread must end."""
+    from genred.daemon.mqtt.publisher import MqttPublisher
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
@@ -366,7 +299,7 @@ def daemon_on_broker(broker: Mosquitto, model_path: Path, audio_path: Path, spee
     made: list[RecordingPublisher] = []
 
     def publisher_factory(*a: Any, **kw: Any) -> RecordingPublisher:
-        made.append(RecordingPublisher(*a, **kw))
+        made.append(RecordingPublisher(MqttPublisher(*a, **kw)))
         return made[-1]
 
     stop = threading.Event()

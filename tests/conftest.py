@@ -1,12 +1,19 @@
-"""Shared fixtures: the ../shared GTZAN data where present, and small synthetic audio."""
+"""Shared fixtures: the ../shared GTZAN data where present, small synthetic audio, the
+shipped model and test bundles, real mosquitto brokers (tests/broker.py) and systemd's
+notification socket (tests/fakes.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+from broker import Mosquitto, Subscriber, make_tls_files
+from fakes import NotifySocket
 
 ROOT = Path(__file__).resolve().parents[1]
 GTZAN = ROOT.parent / "shared" / "data" / "gtzan"
@@ -100,15 +107,63 @@ def make_bundle(model_path, music_detectors, tmp_path):
     return make_bundle_factory(model_path, music_detectors, tmp_path)
 
 
-def shipped_json_for(model_path: Path, dest_tflite: Path) -> None:
-    """Put the shipped model.json beside ``dest_tflite`` (a copy or a broken model under
-    test), with the shipped music detector beside it too, so a test of the genre model's
-    checks meets the genre model's error, not a missing detector file."""
-    import json
-    import shutil
+# -- brokers (tests/broker.py) ------------------------------------------------------------------
 
-    meta = json.loads(model_path.with_suffix(".json").read_text())
-    detector = (meta.get("music_detector") or {}).get("file")
-    if detector:
-        shutil.copy(model_path.parent / detector, dest_tflite.parent / detector)
-    dest_tflite.with_suffix(".json").write_text(json.dumps(meta))
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running anonymous broker, its own for each test."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def mosquitto_auth(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running broker that wants USERNAME / PASSWORD."""
+    broker = Mosquitto(tmp_path / "mosquitto-auth", auth=True)
+    broker.start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def subscriber() -> Iterator[Callable[..., Subscriber]]:
+    """``subscriber(broker, [topics], **kw)``: a connected, subscribed `Subscriber`, closed after the test."""
+    made: list[Subscriber] = []
+
+    def make(broker: Mosquitto, topics: list[str], **kw: Any) -> Subscriber:
+        sub = Subscriber(broker.host, broker.port, topics, **kw)
+        made.append(sub)
+        return sub
+
+    yield make
+    for sub in made:
+        sub.close()
+
+
+@pytest.fixture
+def mosquitto_persistent(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running broker whose sessions and queued messages survive `stop` / `start`."""
+    broker = Mosquitto(tmp_path / "mosquitto-persistent", persistence=True)
+    broker.start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def mosquitto_tls(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running broker that speaks TLS only; its CA is ``broker.tls.ca``."""
+    broker = Mosquitto(tmp_path / "mosquitto-tls", tls=make_tls_files(tmp_path / "tls"))
+    broker.start()
+    yield broker
+    broker.kill()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    """systemd's notification socket at tmp_path/notify, recording what arrives."""
+    sock = NotifySocket(tmp_path / "notify")
+    yield sock
+    sock.close()

@@ -6,6 +6,9 @@ Without it the detector is "tonal": it hears music in a window whose mean normal
 log-mel is low (chords: about -26 dB, tests/signals.music_like) and no music in a
 flat spectrum (white noise: about -1 dB), switching at -13 dB.
 The entry returned is what the lead's training writes into model.json.
+
+`make_bundle_factory` (the ``make_bundle`` fixture) puts one beside a copy of the shipped
+genre model; `shipped_json_for` gives a copied or broken model the shipped metadata.
 """
 
 from __future__ import annotations
@@ -84,3 +87,14 @@ def make_bundle_factory(model_path: Path, detectors: dict[str, tuple[Path, dict]
         return folder / "model.tflite"
 
     return make
+
+
+def shipped_json_for(model_path: Path, dest_tflite: Path) -> None:
+    """Put the shipped model.json beside ``dest_tflite`` (a copy or a broken model under
+    test), with the shipped music detector beside it too, so a test of the genre model's
+    checks meets the genre model's error, not a missing detector file."""
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    detector = (meta.get("music_detector") or {}).get("file")
+    if detector:
+        shutil.copy(model_path.parent / detector, dest_tflite.parent / detector)
+    dest_tflite.with_suffix(".json").write_text(json.dumps(meta))

@@ -4,6 +4,7 @@ what the float teacher and its head compute in numpy."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -97,7 +98,7 @@ def test_run_and_the_config_take_the_name(accurate_path, write_wav, tmp_path):
     cfg.write_text("device_id: test\nmodel: accurate\nmqtt:\n  enabled: false\n")
     settings = load_settings(cfg)
     assert settings.model == "accurate"
-    daemon = Daemon(settings, notifier=Notifier({}), out=open(tmp_path / "out.txt", "w"))
+    daemon = Daemon(settings, notifier=Notifier({}), out=io.StringIO())
     assert daemon.classifier.bundle.tflite_path == accurate_path
     assert daemon.classifier.metadata.name == "genred-gtzan-musicnn"
 

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("tensorflow")
 pytest.importorskip("musicnn", reason="the MSD_musicnn checkpoint (pip install --no-deps musicnn==0.1.0)")
 
-from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
-from genred.training.musicnn import log_compress  # noqa: E402
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.training.musicnn import log_compress
 
 
 def test_the_ramps_follow_the_log_compression():
@@ -42,7 +42,7 @@ def test_both_graphs_compute_the_teacher_and_its_head(gtzan_dir):
     offset = -9.0
     teacher = Teacher(fe, win, offset, None, batch=8)
     emb = [teacher.embed(x) for x in per_clip]
-    y = np.concatenate([np.full(len(e), g) for g, e in zip((9, 1, 5), emb)])
+    y = np.concatenate([np.full(len(e), g) for g, e in zip((9, 1, 5), emb, strict=True)])
     head = fit_head(np.concatenate(emb), y, np.concatenate([np.full(len(e), i) for i, e in enumerate(emb)]), 10,
                     c=0.01, min_std=1e-3)
     assert 0 < int((head.coef != 0).any(axis=0).sum()) < head.coef.shape[1]  # dead features dropped, live kept

@@ -34,19 +34,7 @@ from genred.daemon.audio.pacing import Pacer
 from genred.daemon.settings import AudioSettings
 from genred.dsp.errors import AudioError
 
-
-def wait_until(predicate, timeout_s: float = 3.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-
-
-def ramp(n: int, channels: int, start: int = 0) -> np.ndarray:
-    """Frame i holds i (and i + 0.5 in the second channel): every frame is unique and exact in float32."""
-    idx = np.arange(start, start + n, dtype=np.float32)[:, None]
-    return idx + 0.5 * np.arange(channels, dtype=np.float32)[None, :]
+from fakes import FakePortAudio, fake_query, ramp, wait_until
 
 
 # -- RingBuffer --------------------------------------------------------------------------
@@ -179,7 +167,7 @@ def test_ring_read_timeout_clear_and_bad_sizes():
     assert ring.write_wait(np.ones((5, 1), np.float32), stop) == 0 and ring.dropped_frames == 0
 
 
-# -- fakes for PortAudio -------------------------------------------------------------------
+# -- a device table for the fake PortAudio (tests/fakes.py) ------------------------------------
 
 
 DEVICES = [
@@ -192,86 +180,6 @@ DEVICES = [
     {"name": "Loopback 4ch", "index": 3, "max_input_channels": 4,
      "max_output_channels": 0, "default_samplerate": 1000.0},
 ]
-
-
-def fake_query(devices=DEVICES, default=0):
-    def query(device=None, kind=None):
-        if kind == "input":
-            if default is None:
-                raise RuntimeError("Error querying device -1")
-            return devices[default]
-        if device is not None:
-            return devices[device]
-        return list(devices)
-
-    return query
-
-
-class Flags:
-    def __init__(self, input_overflow=False):
-        self.input_overflow = input_overflow
-
-    def __bool__(self):
-        return self.input_overflow
-
-
-class FakePortAudio:
-    """Hands out streams that call the callback from their own thread in real time."""
-
-    def __init__(self):
-        self.available = True
-        self.streams: list[FakeStream] = []
-        self.overflow_blocks = 0  # the next streams' first N blocks carry input_overflow
-        self.frames = 0  # frames delivered across all streams: a continuous ramp
-
-    def factory(self, **kw):
-        if not self.available:
-            raise RuntimeError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
-        stream = FakeStream(self, **kw)
-        self.streams.append(stream)
-        return stream
-
-
-class FakeStream:
-    def __init__(self, pa, *, device, channels, samplerate, blocksize, dtype, callback, finished_callback=None):
-        assert dtype == "float32"
-        self.pa, self.device, self.channels, self.samplerate = pa, device, channels, samplerate
-        self.blocksize, self.callback, self.finished_callback = blocksize, callback, finished_callback
-        self.silent = False
-        self.active = False
-        self.closed = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-portaudio", daemon=True)
-
-    def start(self):
-        self.active = True
-        self._thread.start()
-
-    def _run(self):
-        period = self.blocksize / self.samplerate
-        due = time.monotonic()
-        while not self._stop.is_set():
-            due += period
-            self._stop.wait(max(0.0, due - time.monotonic()))
-            if self._stop.is_set() or self.silent:
-                continue
-            overflow = self.pa.overflow_blocks > 0
-            self.pa.overflow_blocks -= overflow
-            self.callback(ramp(self.blocksize, self.channels, self.pa.frames), self.blocksize, None, Flags(overflow))
-            self.pa.frames += self.blocksize
-
-    def fail(self):
-        """As PortAudio does when the device goes away: the stream ends by itself."""
-        self._stop.set()
-        self.active = False
-        if self.finished_callback:
-            self.finished_callback()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(timeout=1)
-        self.active = False
-        self.closed = True
 
 
 def audio_settings(**kw) -> AudioSettings:
@@ -303,7 +211,7 @@ def make_source(pa):
 
 
 def test_select_device_by_default_index_and_name():
-    q = fake_query()
+    q = fake_query(DEVICES)
     assert select_device("default", q).index == 0
     assert select_device("2", q).index == 2
     assert select_device(3, q).name == "Loopback 4ch"
@@ -316,11 +224,11 @@ def test_select_device_by_default_index_and_name():
     with pytest.raises(AudioError, match="no input device has that index"):
         select_device("1", q)  # an output-only device
     with pytest.raises(AudioError, match="no default input"):
-        select_device("default", fake_query(default=None))
+        select_device("default", fake_query(DEVICES, default=None))
 
 
 def test_list_and_format_devices():
-    devices = list_devices(fake_query(default=2))
+    devices = list_devices(fake_query(DEVICES, default=2))
     assert [d.index for d in devices] == [0, 2, 3]
     assert [d.is_default for d in devices] == [False, True, False]
     assert {f.name for f in dataclasses.fields(devices[0])} == {
@@ -478,7 +386,7 @@ def test_c_library_lines_on_failed_opens_go_to_the_debug_log(capfd, caplog):
         os.write(2, b"Expression 'ret' failed in 'src/hostapi/alsa/pa_linux_alsa.c', line: 1736\n")
         raise RuntimeError("Error opening InputStream: Device unavailable [PaErrorCode -9985]")
 
-    src = DeviceSource(audio_settings(), stream_factory=noisy_factory, query_devices=fake_query())
+    src = DeviceSource(audio_settings(), stream_factory=noisy_factory, query_devices=fake_query(DEVICES))
     with caplog.at_level(logging.DEBUG, logger="genred.daemon.audio"):
         src.start()
         wait_until(lambda: len(attempts) >= 3, what="three failed opens")
@@ -605,7 +513,7 @@ def test_pacer_delivers_on_the_audio_clock_at_any_speed(tmp_path):
 def test_both_sources_are_audio_sources(tmp_path):
     path, _ = write_ramp(tmp_path)
     assert isinstance(FileSource(path), AudioSource)
-    assert isinstance(DeviceSource(audio_settings(), stream_factory=FakePortAudio().factory, query_devices=fake_query()),
+    assert isinstance(DeviceSource(audio_settings(), stream_factory=FakePortAudio().factory, query_devices=fake_query(DEVICES)),
                       AudioSource)
 
     class NoWatchdogAnswer:  # what the daemon would have to guess about: refused
@@ -620,7 +528,7 @@ def test_both_sources_are_audio_sources(tmp_path):
 
 
 def test_plan_stream_applies_the_settings_to_the_device():
-    usb = select_device("usb", fake_query())
+    usb = select_device("usb", fake_query(DEVICES))
     plan = plan_stream(AudioSettings(block_s=0.1, buffer_s=30.0), usb)
     assert (plan.sample_rate_hz, plan.channels, plan.block_frames, plan.capacity_frames) == (1000, 1, 100, 30000)
     plan = plan_stream(AudioSettings(sample_rate_hz=48000, block_s=0.01, buffer_s=0.01), usb)
@@ -644,12 +552,11 @@ def test_our_own_lines_written_meanwhile_come_back_to_stderr(capfd, caplog):
     from genred.daemon.quiet import c_library_stderr_to_debug
 
     log = logging.getLogger("genred.test.quiet")
-    with caplog.at_level(logging.DEBUG, logger="genred.test.quiet"):
-        with pytest.raises(RuntimeError):
-            with c_library_stderr_to_debug("device x", log):
-                os.write(2, b"genred: MQTT connected to broker:1883 as genred-den\n")  # another thread's line
-                os.write(2, b"ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x\n")
-                raise RuntimeError("the open failed")
+    with (caplog.at_level(logging.DEBUG, logger="genred.test.quiet"), pytest.raises(RuntimeError),
+          c_library_stderr_to_debug("device x", log)):
+        os.write(2, b"genred: MQTT connected to broker:1883 as genred-den\n")  # another thread's line
+        os.write(2, b"ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x\n")
+        raise RuntimeError("the open failed")
     err = capfd.readouterr().err
     assert err == "genred: MQTT connected to broker:1883 as genred-den\n"
     assert [r.getMessage() for r in caplog.records] == ["device x: ALSA lib conf.c:4555:(snd_config_update_r) Cannot access file x"]

@@ -13,10 +13,10 @@ from signals import music_like
 pytest.importorskip("tensorflow", reason="baseline tests need the 'train' extra")
 pytest.importorskip("librosa", reason="baseline tests need the 'train' extra")
 
-from genred.dsp.params import LogMelParams, WindowParams  # noqa: E402
-from genred.training import baselines as bl  # noqa: E402
-from genred.training.dataset import Track  # noqa: E402
-from genred.training.models import ModelSpec, build_model  # noqa: E402
+from genred.dsp.params import LogMelParams, WindowParams
+from genred.training import baselines as bl
+from genred.training.dataset import Track
+from genred.training.models import ModelSpec, build_model
 
 
 def test_features_are_the_57_kaggle_columns_and_finite(tmp_path):
@@ -34,7 +34,7 @@ def test_features_are_the_57_kaggle_columns_and_finite(tmp_path):
     track, segs = bl.file_features(path)
     assert track.shape == (57,) and segs.shape == (2, 57)
     assert np.all(np.isfinite(track)) and np.all(np.isfinite(segs))
-    v = dict(zip(names, track))
+    v = dict(zip(names, track, strict=True))
     assert 0 < v["rms_mean"] < 1 and v["spectral_centroid_mean"] > 0 and 30 < v["tempo"] < 300
     # A clip shorter than one segment is one segment; the cache returns the same numbers.
     short = tmp_path / "short.wav"
@@ -55,7 +55,8 @@ def test_silent_or_too_short_clip_is_one_clear_error(tmp_path, kind):
     assert str(path) in msg and "\n" not in msg
     assert ("silent" in msg) if kind == "silent" else ("too short" in msg)
     # The batch path returns it (the caller skips and reports the file) instead of raising.
-    assert isinstance(bl.cached_features(path, tmp_path / "cache"), bl.BaselineError)
+    returned = bl.cached_features(path, tmp_path / "cache")
+    assert isinstance(returned, bl.BaselineError) and str(returned) == msg
 
 
 def test_dense_net_builds_and_trains_one_step():
@@ -132,9 +133,19 @@ def test_dense_runs_and_the_page(tmp_path):
     train, valid = _table(["a", "b", "c"], 0, rng), _table(["a", "b", "c"], 100, rng)
     assert not {t.key for t in train.tracks} & {t.key for t in valid.tracks}
     res = bl.dense_runs(train, valid, 3, seed=1, epochs=2)
-    for key in ("dense_track_filtered", "dense_segment_filtered", "dense_track_random", "dense_segment_random"):
-        assert 0 <= res[key]["accuracy"] <= 1 and 0 <= res[key]["macro_recall"] <= 1
-    assert res["dense_track_filtered"]["n"] == res["dense_segment_filtered"]["n"] == len(valid.tracks)
+    # How many it scores: the valid tracks, or the held-out 30 % of the pooled rows.
+    n_segments = len(train.seg_track) + len(valid.seg_track)
+    expected_n = {"dense_track_filtered": len(valid.tracks), "dense_segment_filtered": len(valid.tracks),
+                  "dense_track_random": round(0.3 * 24), "dense_segment_random": round(0.3 * n_segments)}
+    assert {k: res[k]["n"] for k in expected_n} == expected_n
+    assert res["dense_track_random"]["train"] == 24 - expected_n["dense_track_random"]
+    assert res["dense_segment_random"]["train"] == n_segments - expected_n["dense_segment_random"]
+    for key, n in expected_n.items():
+        right = res[key]["accuracy"] * n
+        assert right == pytest.approx(round(right), abs=1e-9), (key, res[key])  # a share of n answers
+    # valid has 4 tracks of each genre: the mean recall over genres is the accuracy.
+    for key in ("dense_track_filtered", "dense_segment_filtered"):
+        assert res[key]["macro_recall"] == pytest.approx(res[key]["accuracy"], abs=1e-12), res[key]
     assert res["dense_track_random"]["leak"] == 0  # the per-track model's unit is the track
     assert res["dense_segment_random"]["leak"] > 0
     res["genred_default"] = {"accuracy": 0.5, "macro_recall": 0.4, "n": 12}

@@ -11,7 +11,7 @@ import pytest
 from genred.dsp.bundle import ModelMetadata, load_metadata
 from genred.dsp.classifier import TfliteClassifier
 from genred.dsp.errors import ModelError
-from conftest import shipped_json_for
+from detectors import shipped_json_for
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from genred.training.dataset import DatasetError, Track
 def check_folds(folds, keys, groups, scored=None):
     """The properties every fold list must have; returns the test side of each key."""
     scored = [True] * len(keys) if scored is None else scored
-    group = dict(zip(keys, groups))
+    group = dict(zip(keys, groups, strict=True))
     tested_in: dict[str, list[int]] = defaultdict(list)
     for f in folds:
         assert not set(f.train) & set(f.test)
@@ -23,8 +23,7 @@ def check_folds(folds, keys, groups, scored=None):
         assert not train_groups & test_groups, f"fold {f.index}: a group on both sides"
         for k in f.test:
             tested_in[k].append(f.index)
-    for k, sc in zip(keys, scored):
-        assert tested_in.get(k, []) == ([] if not sc else tested_in[k])
+    for k, sc in zip(keys, scored, strict=True):
         assert len(tested_in.get(k, [])) == (1 if sc else 0), k
     return tested_in
 
@@ -54,7 +53,7 @@ def test_groups_stay_together_and_every_stratum_is_in_every_fold(seed, k):
     folds = grouped_folds(keys, groups, strata, k, seed)
     assert [f.index for f in folds] == list(range(k))
     check_folds(folds, keys, groups)
-    stratum = dict(zip(keys, strata))
+    stratum = dict(zip(keys, strata, strict=True))
     for f in folds:
         assert {stratum[x] for x in f.test} == {"a", "b", "c", "d"}
         # train is everything not tested here
@@ -82,7 +81,7 @@ def naive_stratified(keys, strata, k):
     """Round-robin within each stratum, item by item: what ignoring the groups gives."""
     seen: Counter[str] = Counter()
     fold_of = {}
-    for key, s in zip(keys, strata):
+    for key, s in zip(keys, strata, strict=True):
         fold_of[key] = seen[s] % k
         seen[s] += 1
     return fold_of
@@ -99,7 +98,7 @@ def test_a_group_spanning_two_strata_stays_in_one_fold():
     tested_in = check_folds(folds, keys, groups)
     assert tested_in["both-b"] == tested_in["both-r"]
     for f in folds:
-        assert {s for key, s in zip(keys, strata) if key in f.test} == {"blues", "rock"}
+        assert {s for key, s in zip(keys, strata, strict=True) if key in f.test} == {"blues", "rock"}
 
 
 def test_coverage_where_size_balancing_alone_fails():
@@ -124,12 +123,12 @@ def test_coverage_where_size_balancing_alone_fails():
         f = min(range(3), key=lambda f: (load[f], f))
         fold_of[g] = f
         load[f] += size[g]
-    rare_folds = {fold_of[g] for g, s in zip(groups, strata) if s == "rare"}
+    rare_folds = {fold_of[g] for g, s in zip(groups, strata, strict=True) if s == "rare"}
     assert len(rare_folds) < 3  # the naive placement leaves a fold without "rare"
     folds = grouped_folds(keys, groups, strata, 3, seed=0)
     check_folds(folds, keys, groups)
     for f in folds:
-        assert "rare" in {s for key, s in zip(keys, strata) if key in f.test}
+        assert "rare" in {s for key, s in zip(keys, strata, strict=True) if key in f.test}
 
 
 def test_a_spanning_artist_is_moved_where_greedy_placement_strands_a_stratum():
@@ -141,7 +140,7 @@ def test_a_spanning_artist_is_moved_where_greedy_placement_strands_a_stratum():
     folds = grouped_folds(keys, groups, strata, 2, seed=0)
     check_folds(folds, keys, groups)
     for f in folds:
-        assert {"b", "c"} <= {s for key, s in zip(keys, strata) if key in f.test}
+        assert {"b", "c"} <= {s for key, s in zip(keys, strata, strict=True) if key in f.test}
 
 
 def test_unscored_items_are_only_ever_trained_on():
@@ -152,8 +151,8 @@ def test_unscored_items_are_only_ever_trained_on():
     folds = grouped_folds(keys, groups, strata, 4, seed=2, scored=scored)
     check_folds(folds, keys, groups, scored)
     assert all("lone" in f.train for f in folds)
-    unscored = {k for k, sc in zip(keys, scored) if not sc}
-    group = dict(zip(keys, groups))
+    unscored = {k for k, sc in zip(keys, scored, strict=True) if not sc}
+    group = dict(zip(keys, groups, strict=True))
     for f in folds:
         assert not unscored & set(f.test)
         tested_groups = {group[k] for k in f.test}

@@ -56,6 +56,15 @@ def run_cv(*args, timeout=400):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def _stream_windows(seconds: float, meta: dict) -> int:
+    """Windows the device's Pipeline makes of ``seconds`` of audio, from the bundle's front end."""
+    from genred.dsp.params import LogMelParams, WindowParams, hop_frames_for
+
+    fe, win = LogMelParams.from_dict(meta["front_end"]), WindowParams.from_dict(meta["window"])
+    frames = 1 + (round(seconds * fe.sample_rate_hz) - fe.n_fft) // fe.hop_length
+    return 1 + (frames - win.window_frames) // hop_frames_for(meta["default_hop_s"], fe)
+
+
 @pytest.mark.slow
 def test_cv_folds_then_summary(cv_data, tmp_path):
     out = tmp_path / "cv"
@@ -91,7 +100,11 @@ def test_cv_folds_then_summary(cv_data, tmp_path):
         assert scores["int8"]["test"]["all"]["tracks"] == len(keys)
         assert scores["int8"]["test"]["full_clips"]["tracks"] + scores["int8"]["test"]["excerpts_only"]["tracks"] == len(keys)
         stream = scores["stream"]["test"]
-        assert stream["windows"] > 0 and 0 <= stream["right_share"] <= 1
+        # The test tracks' full clips (tracks 0-2 of a genre, 8 s each) back to back: the
+        # windows of that much audio, and a share of whole windows right.
+        assert stream["windows"] == _stream_windows(8.0 * sum(int(k[-5:]) < 3 for k in keys), meta), stream
+        right = stream["right_share"] * stream["windows"]
+        assert right == pytest.approx(round(right), abs=1e-9), stream
         assert len(stream["latencies_s"]) == stream["true_changes"] + 1
     assert sorted(tested) == sorted(f"{g}/{g}.{i:05d}" for g in GENRES for i in range(4))  # every scored track once
     # the device loads a fold's bundle as it is

@@ -172,6 +172,24 @@ def test_concatenated_streams_pay_for_the_hold_after_a_change():
     assert concat_stream_scores(scores, params, GTZAN_LABELS, min_s=60.0)["clips"] == 0
 
 
+def _p_music_by_hand(path, entry: dict, window: np.ndarray) -> float:
+    """P(music) of one normalised window: ``path`` in the LiteRT interpreter, quantised and
+    dequantised with the tensors ``entry`` (model.json's music_detector) declares."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    (inp,), (outp,) = interp.get_input_details(), interp.get_output_details()
+    spec_in, spec_out = entry["input"], entry["output"]
+    assert (spec_in["dtype"], spec_out["dtype"], entry["output_activation"]) == ("int8", "int8", "logits")
+    q = np.clip(np.rint(window / np.float32(spec_in["scale"])) + spec_in["zero_point"], -128, 127)
+    interp.set_tensor(inp["index"], q.astype(np.int8)[None, :, :, None])
+    interp.invoke()
+    logits = (interp.get_tensor(outp["index"])[0].astype(np.float64) - spec_out["zero_point"]) * spec_out["scale"]
+    z = np.exp((logits - logits.max()) / entry["temperature"])
+    return float(z[entry["labels"].index("music")] / z.sum())
+
+
 def test_build_declares_a_detector_the_daemon_loads(tmp_path, model_path):
     """`detector_cli build` on a tiny corpus: music.tflite beside the genre model, declared
     in model.json with the CV-chosen gate settings, and loaded by the runtime's classifier."""
@@ -221,9 +239,12 @@ def test_build_declares_a_detector_the_daemon_loads(tmp_path, model_path):
     assert "| speech | 10.0 % of 10 | - |" in report and "`music_on` 0.65" in report
     assert (meta["smoothing"]["music_on"], meta["smoothing"]["music_off"], meta["smoothing"]["music_hold_s"]) == (0.65, 0.3, 1.5)
     clf = TfliteClassifier.from_path(out / "model.tflite")
-    assert clf.music_detector is not None
-    p = clf.music_detector.predict(np.zeros((WIN.window_frames, FE.n_mels), np.float32))
-    assert 0.0 <= p <= 1.0 and np.isfinite(p)
+    assert clf.music_detector is not None and clf.music_detector.path == out / "music.tflite"
+    # The runtime's P(music) is the declared file run with the declared tensors, worked out here.
+    for window in (np.zeros((WIN.window_frames, FE.n_mels), np.float32),
+                   np.random.default_rng(3).normal(-20.0, 10.0, (WIN.window_frames, FE.n_mels)).astype(np.float32)):
+        want = _p_music_by_hand(out / "music.tflite", meta["music_detector"], window)
+        assert clf.music_detector.predict(window) == pytest.approx(want, abs=1e-6)
     assert main(["build", "--data", str(data), "--nonmusic", str(nonmusic), "--out", str(out), "--gate", "music_on"]) == 2
 
 

@@ -17,9 +17,8 @@ from typing import Any, Callable, ClassVar, Iterator
 
 import pytest
 
-from broker import (  # noqa: F401 - fixtures
-    PASSWORD, USERNAME, Mosquitto, mosquitto, mosquitto_auth, mosquitto_persistent, mosquitto_tls, subscriber,
-)
+from broker import PASSWORD, USERNAME, Mosquitto
+from fakes import NotABroker, wait_until
 from genred.daemon.mqtt.client import MqttError
 from genred.daemon.mqtt.listen import listen
 from genred.daemon.mqtt.payloads import (
@@ -54,14 +53,6 @@ def settings_for(broker: Mosquitto, **kw: Any) -> MqttSettings:
     base: dict[str, Any] = dict(host=broker.host, port=broker.port, keepalive_s=5, reconnect_min_s=0.2, reconnect_max_s=1.0)
     base.update(kw)
     return MqttSettings(**base)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -252,14 +243,14 @@ def test_broker_restart_events_arrive_in_order(mosquitto_persistent, subscriber,
         time.sleep(0.8)  # events keep coming while the broker is down
         assert p.counters().connected is False
         broker.start()
-        wait_until(lambda: p.counters().reconnects >= 1, timeout=10, what="a reconnect")
+        wait_until(lambda: p.counters().reconnects >= 1, timeout_s=10, what="a reconnect")
         time.sleep(0.4)
     finally:
         stop_producing.set()
         producer.join()
 
     n = len(produced)
-    wait_until(lambda: len({number_of(x) for x in sub.payloads(f"{BASE}/event")}) == n, timeout=10, what="every event")
+    wait_until(lambda: len({number_of(x) for x in sub.payloads(f"{BASE}/event")}) == n, timeout_s=10, what="every event")
     got = [number_of(x) for x in sub.payloads(f"{BASE}/event")]
     # At least once, in order: a repeat can only be of an event whose PUBACK was lost.
     assert list(dict.fromkeys(got)) == list(range(n))
@@ -422,53 +413,6 @@ def test_bad_device_id_is_refused_up_front():
 # -- failures after the TCP connect -------------------------------------------------------------
 
 
-class NotABroker:
-    """A TCP listener on 127.0.0.1 that is not an MQTT broker: it accepts each client and
-    then closes at once ("close"), answers garbage ("garbage") or says nothing ("silent")."""
-
-    def __init__(self, mode: str) -> None:
-        import socket
-
-        self.mode = mode
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        self._held: list[Any] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="not-a-broker", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            if self.mode == "close":
-                conn.close()
-            elif self.mode == "garbage":
-                conn.settimeout(1.0)
-                try:
-                    conn.recv(1024)
-                    conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
-                except OSError:
-                    pass
-                conn.close()
-            else:
-                self._held.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
-        for c in self._held:
-            c.close()
-        self.sock.close()
-
-
 def _warnings(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("genred")]
 
@@ -480,7 +424,7 @@ def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, mode):
     try:
         s = MqttSettings(host="127.0.0.1", port=server.port, keepalive_s=5, reconnect_min_s=0.1, reconnect_max_s=0.2)
         p = publisher(s, connack_timeout_s=0.5)  # for "silent": how long to wait for CONNACK
-        wait_until(lambda: server.accepted >= 3, timeout=40, what="three attempts")
+        wait_until(lambda: server.accepted >= 3, timeout_s=40, what="three attempts")
         assert not p.counters().connected
     finally:
         p.stop(timeout_s=1.0)
@@ -494,7 +438,7 @@ def test_a_listener_that_is_not_mqtt_is_said_once(publisher, caplog, mode):
 def test_plain_mqtt_to_a_tls_port_names_mqtt_tls_enabled(mosquitto_tls, publisher, caplog):
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     p = publisher(settings_for(mosquitto_tls, reconnect_min_s=0.1, reconnect_max_s=0.2))
-    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout_s=40, what="three attempts")
     assert not p.counters().connected
     said = _warnings(caplog)
     assert len(said) == 1 and "mqtt.tls.enabled" in said[0], said
@@ -504,7 +448,7 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
     caplog.set_level(logging.INFO, logger="genred.daemon.mqtt")
     # The system CA store does not know the test CA: the broker is not trusted.
     p = publisher(settings_for(mosquitto_tls, tls=TlsSettings(enabled=True), reconnect_min_s=0.1, reconnect_max_s=0.2))
-    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
+    wait_until(lambda: mosquitto_tls.log_text().count("New connection from") >= 3, timeout_s=40, what="three attempts")
     said = _warnings(caplog)
     assert len(said) == 1 and "mqtt.tls.ca_file" in said[0] and "certificate" in said[0], said
     p.stop(timeout_s=1.0)
@@ -513,7 +457,7 @@ def test_tls_failures_name_what_to_check(mosquitto_tls, mosquitto, publisher, ca
     caplog.clear()
     q = publisher(settings_for(mosquitto, client_id="tls-to-plain", reconnect_min_s=0.1, reconnect_max_s=0.2,
                                tls=TlsSettings(enabled=True, ca_file=str(mosquitto_tls.tls.ca))))
-    wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout=40, what="three attempts")
+    wait_until(lambda: mosquitto.log_text().count("New connection from") >= 3, timeout_s=40, what="three attempts")
     assert not q.counters().connected
     said = _warnings(caplog)
     assert len(said) == 1 and "TLS" in said[0] and "mqtt.port" in said[0] and "mqtt.tls.enabled" in said[0], said
@@ -529,7 +473,7 @@ def test_a_broker_shutting_down_is_said_plainly(mosquitto, publisher, caplog):
     assert len(lost) == 1 and "closed by the broker" in lost[0] and "Unspecified" not in lost[0], lost
     assert "closed by the broker" in p.counters().last_error
     mosquitto.start()
-    wait_until(lambda: p.counters().connected, timeout=10, what="reconnected")
+    wait_until(lambda: p.counters().connected, timeout_s=10, what="reconnected")
     assert p.counters().last_error is None  # no stale error once connected again
 
 

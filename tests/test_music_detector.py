@@ -52,7 +52,7 @@ def test_old_bundle_without_a_detector_runs_as_before(make_bundle):
     assert c.metadata.music_detector is None and c.music_detector is None
     assert "music_detector" not in c.metadata.to_dict()
     results = Pipeline(c, 16000).process(music_like(5.0, 16000))
-    assert results and all(r.music_probability is None and r.state.music_probability is None for r in results)
+    assert len(results) == 3 and all(r.music_probability is None and r.state.music_probability is None for r in results)
     assert all(r.state.status != "no_music" for r in results)
 
 

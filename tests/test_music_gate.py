@@ -147,7 +147,7 @@ def test_switch_times_do_not_depend_on_hop():
     assert len(coarse) == 3
     for hop_s in (0.25, 0.5):
         fine = times(hop_s)
-        assert len(fine) == 3 and all(abs(a - b) < 1.0 for a, b in zip(fine, coarse))
+        assert len(fine) == 3 and all(abs(a - b) < 1.0 for a, b in zip(fine, coarse, strict=True))
 
 
 def test_zero_holds_switch_on_the_first_window_past_the_threshold():

@@ -124,7 +124,10 @@ def test_unpack_keeps_only_music_and_mixes_song_parts(soundtrack_deb, tmp_path):
     assert sr == 22050 and mix.shape[1] == 2 and len(mix) == pytest.approx(4.0 * sr, abs=2)
     spectrum = np.abs(np.fft.rfft(mix[: int(3.0 * sr), 0]))
     hz = np.fft.rfftfreq(int(3.0 * sr), 1 / sr)
-    at = lambda f: spectrum[np.argmin(np.abs(hz - f))]  # noqa: E731
+
+    def at(f: float) -> float:
+        return float(spectrum[np.argmin(np.abs(hz - f))])
+
     assert at(440.0) > 100 * at(550.0) and at(660.0) > 100 * at(550.0)  # the band and the guitar
     assert index_pool(tmp_path / "pool")[0].source == "toygame-music"
 

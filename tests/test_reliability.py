@@ -3,7 +3,7 @@
 * The broker is killed (SIGKILL) or stopped (SIGTERM) and restarted 20 times under a
   daemon fed from a file faster than real time: every event arrives, in order (at
   least once), and the retained state and availability end as the daemon left them.
-* Capture faults through DeviceSource's hooks (tests/fake_audio.py): an open that
+* Capture faults through DeviceSource's hooks (tests/fakes.py's FakePortAudio): an open that
   fails, input overflows, a callback that stalls; and at the daemon level, the systemd
   watchdog starves while a stalled stream gives nothing, and is fed while audio flows
   or a missing device is retried.
@@ -15,37 +15,25 @@ Each test bounds its own waits; nothing here asserts speed.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 import json
 import random
-import socket
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from broker import (  # noqa: F401 - fixtures
-    daemon_on_broker, delivered_in_order, mosquitto_persistent, subscriber,
-)
-from fake_audio import FakeAudio as _FakeAudio
+from broker import daemon_on_broker, delivered_in_order
+from fakes import FakePortAudio, SyntheticSource, fake_query, looped_music, wait_until
 from signals import music_like
-
-
-def wait_until(predicate, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.01)
 
 
 # -- the broker killed and restarted ----------------------------------------------------------
 
 
-def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, write_wav, genre_only_model):  # noqa: F811
+def test_broker_killed_and_restarted_20_times(mosquitto_persistent, subscriber, write_wav, genre_only_model):
     model_path = genre_only_model  # synthetic music: its genre events are what is counted
     broker = mosquitto_persistent
     music = music_like(5.0, 16000, seed=4)
@@ -110,9 +98,9 @@ def _audio(**kw):
 def test_capture_faults_open_error_overflows_and_a_stall():
     from genred.daemon.audio import DeviceSource
 
-    fake = _FakeAudio()
+    fake = FakePortAudio(looped_music())
     fake.available = False  # the device errors at open: retried, with back-off
-    src = DeviceSource(_audio(), stream_factory=fake.factory, query_devices=fake.query)
+    src = DeviceSource(_audio(), stream_factory=fake.factory, query_devices=fake_query())
     try:
         src.start()
         wait_until(lambda: fake.failed_opens >= 2, 5, "two failed opens")
@@ -142,57 +130,20 @@ def test_capture_faults_open_error_overflows_and_a_stall():
     assert src.status().state == "stopped"
 
 
-class _NotifyRecorder:
-    """systemd's notification socket: records (monotonic time, message) in a thread."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.05)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-notify", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                message = self.sock.recv(4096).decode()
-            except TimeoutError:
-                continue
-            # The time of arrival (a tuple's first item is evaluated before the recv blocks).
-            self.messages.append((time.monotonic(), message))
-
-    def watchdogs(self) -> list[float]:
-        return [t for t, m in self.messages if m == "WATCHDOG=1"]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-        self.sock.setblocking(False)
-        while True:  # what was sent just before the daemon returned
-            try:
-                self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
-            except BlockingIOError:
-                break
-        self.sock.close()
-
-
-def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
+def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, notify_socket):
     from genred.daemon.audio import DeviceSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import MqttSettings, Settings
     from genred.daemon.systemd import Notifier
 
-    fake = _FakeAudio()
-    notify = _NotifyRecorder(tmp_path / "notify")
+    fake = FakePortAudio(looped_music())
+    notify = notify_socket
     # A stall longer than no_audio_timeout_s, and a device that is gone for a while
     # after it: about 2.5 s without audio (0.6 s of it "lost", before the first reopen).
     settings = Settings(device_id="test", model=str(model_path), mqtt=MqttSettings(enabled=False),
                         audio=_audio(block_s=0.05, no_audio_timeout_s=0.5, retry_min_s=0.6, retry_max_s=0.8))
     notifier = Notifier({"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "100000"})  # fed every 50 ms
-    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake.query),
+    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake_query()),
                     notifier=notifier, out=io.StringIO())
     stop = threading.Event()
     runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
@@ -220,7 +171,7 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
     finally:
         stop.set()
         runner.join(timeout=10)
-        notify.close()
+        notify.close()  # what the daemon sent last (STOPPING=1) is read in
     assert not runner.is_alive()
     assert back_at - stalled_at > 1.0, "the outage must be long enough to tell"
     dogs = notify.watchdogs()
@@ -241,7 +192,7 @@ def test_watchdog_stops_while_audio_stalls_and_resumes(model_path, tmp_path):
     cap = status.capture
     assert cap["overruns"] == 3 and cap["reopen_count"] >= 1 and cap["state"] == "running"
     assert cap["last_error"] is None  # running again: no stale error in the status
-    msgs = [m for _, m in notify.messages]
+    msgs = notify.messages
     assert msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
 
 
@@ -257,58 +208,6 @@ def _rss_kib() -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise AssertionError("no VmRSS in /proc/self/status")
-
-
-class _SyntheticSource:
-    """An hour of audio made on the fly from a few seconds of clips: music of two kinds
-    and silence, in runs of random length, so that states, events and the mix change."""
-
-    sample_rate_hz = SOAK_RATE
-    channels = 1
-    waiting_for_device = False
-
-    def __init__(self, seconds: float, checkpoints: dict[float, object]) -> None:
-        rng = np.random.default_rng(11)
-        clips = [music_like(6.0, SOAK_RATE, seed=s) * g for s, g in ((1, 1.0), (5, 0.3))] + [np.zeros(6 * SOAK_RATE, np.float32)]
-        self._clips = [c.astype(np.float32).reshape(-1, 1) for c in clips]
-        self._rng = rng
-        self._total = int(seconds * SOAK_RATE)
-        self.delivered = 0
-        self._clip = 0
-        self._left_in_run = 0
-        self._pos = 0
-        self._checkpoints = dict(sorted(checkpoints.items()))  # audio seconds -> callable(), run by the worker
-
-    @property
-    def eof(self) -> bool:
-        return self.delivered >= self._total
-
-    def start(self):
-        pass
-
-    def stop(self, timeout_s=1.0):
-        pass
-
-    def read(self, n, timeout_s=None):
-        if self.delivered >= self._total:
-            return None
-        n = min(n, self._total - self.delivered)
-        if self._left_in_run <= 0:
-            self._clip = int(self._rng.integers(0, len(self._clips)))
-            self._left_in_run = int(self._rng.uniform(5, 40) * SOAK_RATE)
-        clip = self._clips[self._clip]
-        idx = (self._pos + np.arange(n)) % clip.shape[0]
-        self._pos += n
-        self._left_in_run -= n
-        self.delivered += n
-        for at in [t for t in self._checkpoints if t * SOAK_RATE <= self.delivered]:
-            self._checkpoints.pop(at)()
-        return clip[idx]
-
-    def status(self):
-        from genred.daemon.audio import CaptureStatus
-
-        return CaptureStatus("synthetic", "running", SOAK_RATE, 1, 0, 0, 0, None, 0.0)
 
 
 class _CountingSink(io.TextIOBase):
@@ -346,7 +245,7 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path):
         return take
 
     checkpoints = {t: checkpoint(t) for t in np.arange(WARM_UP_S, SOAK_S + 1, 300.0)}
-    source = _SyntheticSource(SOAK_S, checkpoints)
+    source = SyntheticSource(SOAK_S, SOAK_RATE, checkpoints)
     holder["source"] = source
     settings = Settings(device_id="soak", model=str(model_path), audio=AudioSettings(source="default", block_s=0.1),
                         mqtt=MqttSettings(enabled=False))
@@ -383,4 +282,7 @@ def test_soak_one_hour_of_audio_memory_and_queues_stay_bounded(model_path):
         if isinstance(value, np.ndarray):
             assert value.size < 10 * SOAK_RATE, f"resampler {name} holds {value.size} samples"
     assert len(status.to_json()) < 4096  # the status payload does not grow either
-    assert dataclasses.is_dataclass(daemon.source.status())
+    # The daemon's own status reports its source's, as after an hour of it.
+    assert status.capture == {"device": "synthetic", "state": "running", "sample_rate_hz": SOAK_RATE, "channels": 1,
+                              "overruns": 0, "dropped_frames": 0, "reopen_count": 0, "last_error": None,
+                              "seconds_since_audio": 0.0}

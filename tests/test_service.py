@@ -7,7 +7,6 @@ import io
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from detectors import shipped_json_for
+from fakes import RecordingPublisher, SilentSource
 from signals import music_like
-from conftest import shipped_json_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,23 +66,19 @@ def test_the_daemon_reads_the_time_of_its_clock(write_wav, model_path):
     from genred.daemon.service import Daemon
     from genred.daemon.systemd import Notifier
 
-    sent: list = []
-
-    class Recording(NullPublisher):
-        def publish(self, message) -> None:
-            sent.append(message)
-
+    recording = RecordingPublisher(NullPublisher())
     wall = dt.datetime(2031, 5, 6, 12, 8, 9, tzinfo=dt.timezone.utc).timestamp()  # noon: that day in any zone to +-11 h
     mono = iter(range(1000, 10**6, 10))  # ten seconds pass at each reading
     clock = Clock(wall=lambda: wall, monotonic=lambda: float(next(mono)))
     path = write_wav("song.wav", music_like(5.0, 16000), 16000)
     out = io.StringIO()
     daemon = Daemon(_settings(f"file:{path}", model_path, enabled=True), source_factory=_fast_file,
-                    publisher_factory=lambda *a, **kw: Recording(), notifier=Notifier({}), out=out, clock=clock)
+                    publisher_factory=lambda *a, **kw: recording, notifier=Notifier({}), out=out, clock=clock)
     assert daemon.run(threading.Event()) == 0
     at = dt.datetime.fromtimestamp(wall, dt.timezone.utc).astimezone().isoformat(timespec="seconds")
     lines = out.getvalue().splitlines()
     assert lines and all(ln.startswith(f"{at} test: ") for ln in lines)
+    sent = recording.messages
     states = [m for m in sent if isinstance(m, StatePayload)]
     assert states and {m.since for m in states} == {at}
     assert {m.date for m in sent if isinstance(m, StatsPayload)} == {"2031-05-06"}
@@ -90,29 +86,11 @@ def test_the_daemon_reads_the_time_of_its_clock(write_wav, model_path):
     assert uptimes and all(u > 0 and u % 10 == 0 for u in uptimes), uptimes  # whole steps of the clock
 
 
-class _NotifySocket:
-    """A stand-in for systemd's notification socket: collects what the daemon sends."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[str] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except (TimeoutError, socket.timeout):
-                return self.messages
-
-
-def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, tmp_path):
+def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, notify_socket):
     from genred.daemon.service import Daemon
     from genred.daemon.systemd import Notifier
 
-    sock = _NotifySocket(tmp_path / "notify")
+    sock = notify_socket
     path = write_wav("song.wav", music_like(4.0, 16000), 16000)
     settings = _settings(f"file:{path}", model_path)
     notifier = Notifier({"NOTIFY_SOCKET": str(sock.path), "WATCHDOG_USEC": "200000"})
@@ -124,39 +102,15 @@ def test_ready_watchdog_and_stopping_are_sent(write_wav, model_path, tmp_path):
     assert msgs.index("WATCHDOG=1") > msgs.index(f"STATUS=listening on file:{path}")  # fed once audio flows
 
 
-class _SilentSource:
-    """A device that opened but never delivers audio."""
-
-    sample_rate_hz = 16000
-    channels = 1
-    eof = False
-    waiting_for_device = False
-
-    def start(self):
-        pass
-
-    def stop(self, timeout_s=1.0):
-        pass
-
-    def read(self, n, timeout_s=None):
-        time.sleep(timeout_s or 0)
-        return None
-
-    def status(self):
-        from genred.daemon.audio import CaptureStatus
-
-        return CaptureStatus("silent", "running", 16000, 1, 0, 0, 0, None, None)
-
-
-def test_an_open_but_silent_device_is_ready_but_never_feeds_the_watchdog(model_path, tmp_path):
+def test_an_open_but_silent_device_is_ready_but_never_feeds_the_watchdog(model_path, notify_socket):
     from genred.daemon.service import Daemon
     from genred.daemon.systemd import Notifier
 
-    sock = _NotifySocket(tmp_path / "notify")
+    sock = notify_socket
     notifier = Notifier({"NOTIFY_SOCKET": str(sock.path), "WATCHDOG_USEC": "200000"})
     stop = threading.Event()
     daemon = Daemon(_settings("default", model_path),
-                    source_factory=lambda a: _SilentSource(), notifier=notifier, out=io.StringIO())
+                    source_factory=lambda a: SilentSource(), notifier=notifier, out=io.StringIO())
     threading.Timer(1.0, stop.set).start()
     assert daemon.run(stop) == 0
     msgs = sock.drain()
@@ -211,14 +165,14 @@ def test_waiting_for_a_missing_microphone_uses_no_cpu(model_path):
         proc.wait(timeout=5)
 
 
-def test_waiting_for_a_missing_microphone_is_ready_and_says_so(model_path, tmp_path):
+def test_waiting_for_a_missing_microphone_is_ready_and_says_so(model_path, notify_socket):
     """Type=notify: a Pi that boots without its microphone must not time out at start."""
-    sock = _NotifySocket(tmp_path / "notify")
+    sock = notify_socket
     env = dict(os.environ, NOTIFY_SOCKET=str(sock.path), WATCHDOG_USEC="200000")  # fed every 0.1 s
     proc = _start_waiting_daemon(model_path, env=env)
     try:
         time.sleep(1.5)
-        msgs = list(sock.drain())
+        msgs = sock.messages  # those so far
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=5) == 0

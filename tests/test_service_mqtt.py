@@ -11,10 +11,10 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
-from broker import (  # noqa: F401 - fixtures
-    daemon_on_broker, delivered_in_order, mosquitto, mosquitto_auth, mosquitto_persistent, subscriber,
-)
+from broker import USERNAME, daemon_on_broker, delivered_in_order
+from fakes import FakePortAudio, fake_query, looped_music
 from signals import music_like
 
 
@@ -24,9 +24,23 @@ def _music_and_silence(seconds_each: float, sr: int, cycles: int) -> np.ndarray:
     return np.concatenate([np.concatenate([music, np.zeros_like(music)]) for _ in range(cycles)])
 
 
+def _classify(model_path, audio: np.ndarray, rate_hz: int) -> tuple[list, float]:
+    """The windows of ``audio`` through a Pipeline of the model, as the daemon makes them; and the hop."""
+    from genred.dsp.classifier import TfliteClassifier
+    from genred.dsp.pipeline import Pipeline
+
+    pipeline = Pipeline(TfliteClassifier.from_path(model_path), rate_hz)
+    return pipeline.process(audio) + pipeline.flush(), pipeline.hop_s
+
+
+def _labels(model_path) -> list[str]:
+    return json.loads(model_path.with_suffix(".json").read_text())["labels"]
+
+
 def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav, genre_only_model, tmp_path):
     model_path = genre_only_model
-    path = write_wav("song.wav", _music_and_silence(3.5, 22050, 1), 22050)
+    audio = _music_and_silence(3.5, 22050, 1)
+    path = write_wav("song.wav", audio, 22050)
     cfg = tmp_path / "config.yaml"
     cfg.write_text(
         f"device_id: den\nmodel: {model_path}\naudio:\n  source: file:{path}\n"
@@ -40,7 +54,9 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     state = json.loads(live.wait_for(f"{base}/state").payload)
     assert set(state) == {"genre", "confidence", "status", "since", "probabilities", "music_probability", "model"}
     assert state["music_probability"] is None  # this bundle has no music detector
-    assert state["status"] in ("music", "silence", "uncertain")
+    # What the daemon heard, worked out again through a Pipeline of the same model.
+    results, hop_s = _classify(model_path, audio, 22050)
+    assert (state["status"], state["genre"]) == (results[0].state.status, results[0].state.genre)
     event = json.loads(live.wait_for(f"{base}/event").payload)
     assert set(event) == {"from", "to", "confidence", "at"}
     probs = json.loads(live.wait_for(f"{base}/probabilities").payload)
@@ -51,10 +67,14 @@ def test_genred_run_on_a_file_shows_every_topic(mosquitto, subscriber, write_wav
     for kind in ("state", "status", "stats"):
         assert late.wait_for(f"{base}/{kind}").retain
     status = json.loads(late.wait_for(f"{base}/status").payload)
-    assert status["windows"] >= 5 and status["capture"]["device"] == f"file:{path}"
+    assert status["windows"] == len(results) == 5 and status["capture"]["device"] == f"file:{path}"
     assert status["mqtt"]["reconnects"] == 0
     stats = json.loads(late.wait_for(f"{base}/stats").payload)
-    assert stats  # the listening mix
+    genres = [r.state.genre for r in results if r.state.genre is not None]
+    assert genres, "the music half must name a genre (the mix would be empty)"
+    mix = {"music_s": round(len(genres) * hop_s, 1),
+           "share": {g: pytest.approx(genres.count(g) / len(genres), abs=1e-4) for g in _labels(model_path)}}
+    assert stats == {"today": mix, "last_7_days": mix, "date": dt.date.today().isoformat()}
     assert late.wait_for("homeassistant/sensor/genred_den/genre/config").retain
     assert " den: " in proc.stdout  # changes also go to stdout (the journal)
 
@@ -137,8 +157,6 @@ def test_sigterm_publishes_offline_and_kill_9_leaves_the_will(mosquitto, subscri
 
 
 def test_wrong_credentials_one_error_and_classification_goes_on(mosquitto_auth, write_wav, model_path, tmp_path):
-    from broker import USERNAME
-
     path = write_wav("loop.wav", music_like(4.0, 16000), 16000)
     secret = tmp_path / "mqtt-password"
     secret.write_text("not-the-password\n")
@@ -160,13 +178,12 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     """The retained state (what Home Assistant shows) says when no audio arrives."""
     import io
 
-    from fake_audio import FakeAudio
     from genred.daemon.audio import DeviceSource
     from genred.daemon.service import Daemon
     from genred.daemon.settings import AudioSettings, MqttSettings, Settings
     from genred.daemon.systemd import Notifier
 
-    fake = FakeAudio()
+    fake = FakePortAudio(looped_music())
     settings = Settings(
         device_id="den", model=str(model_path),
         audio=AudioSettings(source="Fake USB", sample_rate_hz=16000, channels=1, block_s=0.05, buffer_s=2.0,
@@ -176,14 +193,14 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     topic = "genred/den/state"
     sub = subscriber(mosquitto, [topic, "genred/den/event"])
     out = io.StringIO()
-    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake.query),
+    daemon = Daemon(settings, source_factory=lambda a: DeviceSource(a, stream_factory=fake.factory, query_devices=fake_query()),
                     notifier=Notifier({}), out=out)
     stop = threading.Event()
     runner = threading.Thread(target=daemon.run, args=(stop,), name="test-daemon")
     runner.start()
     try:
         first = json.loads(sub.wait_for(topic, timeout=20).payload)  # the first window: 3 s of audio
-        assert first["status"] != "no_audio"
+        assert first["status"] == "music" and first["genre"] is not None
         fake.stalled = True  # the microphone is unplugged: no callbacks, and reopening fails
         fake.available = False
         m = sub.wait_for(topic, lambda m: json.loads(m.payload)["status"] == "no_audio", timeout=5)
@@ -208,5 +225,7 @@ def test_a_lost_microphone_is_no_audio_in_the_state_and_comes_back(mosquitto, su
     assert not runner.is_alive()
     lines = out.getvalue().splitlines()
     assert any(ln.split(" -> ")[1].startswith("no_audio") for ln in lines if " -> " in ln), lines
-    if first["genre"] is not None:  # a genre that ends is an event, as with silence
-        assert any(json.loads(p)["to"] is None for p in sub.payloads("genred/den/event"))
+    # The genre that ended is an event, as with silence.
+    events = [json.loads(p) for p in sub.payloads("genred/den/event")]
+    assert (events[0]["from"], events[0]["to"]) == (None, first["genre"])
+    assert any(e["from"] is not None and e["to"] is None for e in events), events

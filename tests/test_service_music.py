@@ -17,7 +17,6 @@ import threading
 import numpy as np
 import pytest
 
-from broker import mosquitto, subscriber  # noqa: F401 - fixtures
 from signals import music_like
 
 RATE_HZ = 16000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -308,7 +309,7 @@ def test_since_changes_only_with_status_or_genre():
     states = run(sm, seq)
     assert len({s.confidence for s in states[:30]}) == 30
     assert {s.since_s for s in states[:30]} == {1.0}
-    for prev, cur in zip(states, states[1:]):
+    for prev, cur in itertools.pairwise(states):
         if (prev.status, prev.genre) == (cur.status, cur.genre):
             assert cur.since_s == prev.since_s
         else:

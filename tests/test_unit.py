@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import json
 import os
 import re
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from broker import mosquitto, subscriber  # noqa: F401 - fixtures
 from signals import music_like
 
 ROOT = Path(__file__).resolve().parents[1]

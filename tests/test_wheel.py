@@ -63,6 +63,16 @@ def test_the_wheel_carries_the_bundles_and_nothing_else_beside_them(wheel):
         f"genred/training/templates/{p.name}" for p in (ROOT / "training" / "templates").glob("*.md"))
 
 
+def _windows_of(seconds: float, model: str) -> int:
+    """The windows a shipped bundle's front end cuts from ``seconds`` of audio."""
+    from genred.dsp.params import hop_frames_for
+
+    meta = load_metadata(MODELS_DIR / model / "model.tflite").metadata
+    fe, win = meta.front_end, meta.window
+    frames = 1 + (round(seconds * fe.sample_rate_hz) - fe.n_fft) // fe.hop_length
+    return 1 + (frames - win.window_frames) // hop_frames_for(meta.default_hop_s, fe)
+
+
 def _replay(python_path: str | None, audio: Path, model: str) -> str:
     env = dict(os.environ)
     if python_path is not None:
@@ -95,4 +105,4 @@ def test_the_installed_daemon_finds_its_bundles_and_runs_them_as_the_checkout_do
     for model in SHIPPED_MODELS:
         installed = _replay(str(site), audio, model)
         assert installed == _replay(None, audio, model), model
-        assert json.loads(installed.splitlines()[-1])["windows"] >= 2
+        assert json.loads(installed.splitlines()[-1])["windows"] == _windows_of(5.0, model), installed

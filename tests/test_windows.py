@@ -45,7 +45,7 @@ def test_streaming_windows_equal_batch(n_frames, hop):
         got = _stream(frames, chunking, hop)
         assert [w.start_frame for w in got] == [w.start_frame for w in batch]
         assert [w.padded for w in got] == [w.padded for w in batch]
-        for a, b in zip(got, batch):
+        for a, b in zip(got, batch, strict=True):
             np.testing.assert_array_equal(a.frames, b.frames)
 
 
