@@ -133,7 +133,7 @@ class StreamingResampler:
     Rates are in Hz; samples are mono float32 in any amplitude unit.
     """
 
-    def __init__(self, in_rate_hz: int, out_rate_hz: int) -> None:
+    def __init__(self, in_rate_hz: int, out_rate_hz: int, block_elements: int = _BLOCK_ELEMENTS) -> None:
         self._in_rate_hz = _check_rate("in_rate_hz", in_rate_hz)
         self._out_rate_hz = _check_rate("out_rate_hz", out_rate_hz)
         g = math.gcd(self._in_rate_hz, self._out_rate_hz)
@@ -159,7 +159,7 @@ class StreamingResampler:
             phases = np.zeros(taps * up)
             phases[: h.size] = h
             phases = phases.reshape(taps, up).T[:, ::-1]  # [p, t] = h[p + (taps-1-t) * up]
-            self._block = max(1, _BLOCK_ELEMENTS // taps)  # outputs per step
+            self._block = max(1, block_elements // taps)  # outputs per step
             if up == 1:
                 # Integer decimation: one phase, every down-th window.
                 self._mode = "decimate"

@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-from genred.dsp import resample
 from genred.dsp.resample import (
     StreamingResampler,
     kaiser_lowpass,
@@ -69,8 +68,8 @@ def _reference(x: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     return resample_poly(x.astype(np.float64), out_rate // g, in_rate // g)
 
 
-def _check(x: np.ndarray, in_rate: int, out_rate: int, sizes) -> None:
-    rs = StreamingResampler(in_rate, out_rate)
+def _check(x: np.ndarray, in_rate: int, out_rate: int, sizes, block_elements: int | None = None) -> None:
+    rs = StreamingResampler(in_rate, out_rate) if block_elements is None else StreamingResampler(in_rate, out_rate, block_elements)
     y = _stream(rs, x, sizes)
     ref = _reference(x, in_rate, out_rate)
     assert len(y) == math.ceil(len(x) * rs.up / rs.down) == len(ref)
@@ -244,17 +243,16 @@ def test_other_rate_pairs(in_rate: int, out_rate: int) -> None:
 
 
 @pytest.mark.parametrize(("in_rate", "out_rate"), [(44100, 16000), (48000, 16000), (8000, 16000), (44100, 48000)])
-def test_small_blocks_and_gathered_filters(monkeypatch, in_rate: int, out_rate: int) -> None:
+def test_small_blocks_and_gathered_filters(in_rate: int, out_rate: int) -> None:
     # A tiny block budget splits every call into many vectorised steps and, where
     # up exceeds the block, takes the filters by gather instead of a tiled table.
-    monkeypatch.setattr(resample, "_BLOCK_ELEMENTS", 100)
-    rs = StreamingResampler(in_rate, out_rate)
+    rs = StreamingResampler(in_rate, out_rate, block_elements=100)
     if rs.up > 1 and rs.down > 1:
         assert not rs._tiled
     n = 3001
     x = _signal(n, seed=9)
-    _check(x, in_rate, out_rate, [n])
-    _check(x, in_rate, out_rate, _mixed_sizes(n, seed=10))
+    _check(x, in_rate, out_rate, [n], block_elements=100)
+    _check(x, in_rate, out_rate, _mixed_sizes(n, seed=10), block_elements=100)
 
 
 def test_large_block_in_one_call() -> None:
