@@ -66,8 +66,8 @@ model: $(VENV)/.installed
 		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
 	@$(MAKE) --no-print-directory pool speech
 	$(VENV)/bin/python -m genred.training.detector_cli build --data $(GTZAN) --nonmusic $(NONMUSIC) \
-		--speech $(SPEECH) --pool $(POOL) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \
-		--cv-summary docs/music_detector_cv.json --out daemon/models/default
+		--speech $(SPEECH) --pool $(POOL) --synth-noise 12 --recipe room --epochs 25 --steps 150 --seed 1 \
+		--cv-summary docs/music_detector_cv_room.json --out daemon/models/default
 	$(VENV)/bin/python -m genred.training.accurate --data $(GTZAN) --out daemon/models/accurate
 
 # Unlabelled music for training (never committed, never read by the tests): Debian's free
