@@ -9,7 +9,7 @@ import soundfile as sf
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.training.augment import RoomParams
 from genred.training.detector import DetectorConfig, Item, Sampler, load_detector
-from genred.training.detector_data import MUSIC, NOT_MUSIC, Clip, clip_frames, make_mixes, nonmusic_clips
+from genred.training.detector_data import MUSIC, NOT_MUSIC, Clip, clip_frames, make_mixes, make_noise_mixes, nonmusic_clips
 
 FE = LogMelParams()
 WIN = WindowParams()
@@ -77,6 +77,23 @@ def test_mixes_are_music_made_only_of_the_clips_given():
     assert y.shape == (8 * SR,) and np.all(np.isfinite(y)) and 0.49 < np.max(np.abs(y)) <= 0.5
 
 
+def test_noise_mixes_are_not_music_made_only_of_the_speech_and_noise_given():
+    music = [_tone_clip("m0", MUSIC, "music", "artist0")]
+    talk = [_tone_clip(f"s{i}", NOT_MUSIC, "speech", f"voice{i}", seed=10 + i) for i in range(2)]
+    noise = [_tone_clip(f"n{i}", NOT_MUSIC, "noise", f"kind{i}", seed=20 + i) for i in range(2)]
+    mixes = make_noise_mixes(music + talk + noise, 20, seed=5, front_end=FE)
+    assert len(mixes) == 20
+    assert {m.label for m in mixes} == {NOT_MUSIC} and {m.category for m in mixes} == {"noise_mix"}
+    parts = [tuple(m.recipe.split("|")[1:3]) for m in mixes]
+    assert {a for a, _ in parts} == {"s0", "s1", "n0", "n1"}  # talk over noise and noise over noise
+    assert {b for _, b in parts} == {"n0", "n1"}  # the bed is always noise, never the music
+    assert not any(m.scored for m in mixes)
+    assert [m.recipe for m in make_noise_mixes(music + talk + noise, 20, seed=5, front_end=FE)] == [m.recipe for m in mixes]
+    assert make_noise_mixes(music + talk, 20, seed=5, front_end=FE) == []  # no noise: nothing to mix into
+    y = mixes[0].make()
+    assert y.shape == (8 * SR,) and np.all(np.isfinite(y)) and 0.49 < np.max(np.abs(y)) <= 0.5
+
+
 def test_clip_frames_are_cached_and_the_room_copy_differs(tmp_path):
     clip = _tone_clip("m", MUSIC, "music", "a")
     clean = clip_frames(clip, FE, RoomParams(), None, tmp_path)
@@ -106,6 +123,16 @@ def test_sampler_batches_are_balanced_and_seeded(tmp_path):
     assert not np.array_equal(sampler.batch(0, 1)[0], x)
     with pytest.raises(ValueError, match="no training clips for no_music"):
         Sampler(_items(tmp_path)[:1], cfg, FE, WIN)
+
+
+def test_the_noise_mix_share_is_what_the_sampler_draws_not_music_from(tmp_path):
+    mix = _tone_clip("x", NOT_MUSIC, "noise_mix", "d", seed=5)
+    items = _items(tmp_path) + [Item(mix, (clip_frames(mix, FE, RoomParams(), None, tmp_path),))]
+    shares = {p[1].tolist()[0]: p[0] for p in Sampler(items, DetectorConfig(noise_mix_share=0.25), FE, WIN).pools[NOT_MUSIC]}
+    assert shares == {1: pytest.approx(0.375), 2: pytest.approx(0.375), 3: pytest.approx(0.25)}  # noise, speech, mix
+    # The default recipe never draws from such clips, even when they are there.
+    default = Sampler(items, DetectorConfig(), FE, WIN).pools[NOT_MUSIC]
+    assert sorted(i for _, idx, _ in default for i in idx.tolist()) == [1, 2]
 
 
 def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):

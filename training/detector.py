@@ -32,6 +32,15 @@ LABELS = ("no_music", "music")
 CATEGORY_SHARE = {NOT_MUSIC: {"speech": 0.5, "noise": 0.5}, MUSIC: {"music": 0.75, "mix": 0.25}}
 
 
+def category_share(noise_mix_share: float) -> dict[int, dict[str, float]]:
+    """CATEGORY_SHARE with ``noise_mix_share`` of the not-music windows taken from talk in
+    household noise and noise over noise (category "noise_mix"), speech and noise sharing the rest."""
+    if noise_mix_share <= 0.0:
+        return CATEGORY_SHARE
+    rest = (1.0 - noise_mix_share) / 2
+    return {NOT_MUSIC: {"speech": rest, "noise": rest, "noise_mix": noise_mix_share}, MUSIC: CATEGORY_SHARE[MUSIC]}
+
+
 @dataclass(frozen=True)
 class DetectorConfig:
     arch: str = "detector"
@@ -45,6 +54,7 @@ class DetectorConfig:
     specaug_p: float = 0.5
     band_limit_p: float = 0.2  # some sources reach 4 kHz only: bandwidth must not say "speech"
     dropout: float = 0.2
+    noise_mix_share: float = 0.0  # not-music windows from talk in noise / noise over noise (0: none made)
     threads: int = 1
     representative_n: int = 300
 
@@ -66,7 +76,7 @@ class Sampler:
     def __init__(self, items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams) -> None:
         self.cfg, self.front_end, self.window = cfg, front_end, window
         self.pools: dict[int, list[tuple[float, np.ndarray, np.ndarray]]] = {}
-        for label, shares in CATEGORY_SHARE.items():
+        for label, shares in category_share(cfg.noise_mix_share).items():
             pools = []
             for cat, share in shares.items():
                 idx = np.array([i for i, it in enumerate(items) if it.clip.category == cat and it.clip.label == label])

@@ -33,6 +33,10 @@ DETECTOR_CACHE = Path(".cache") / "genred-detector"
 # training altogether rather than forced to one side.
 MIX_MUSIC_RE_SPEECH_DB = (-8.0, 6.0)
 MIX_MUSIC_RE_NOISE_DB = (0.0, 20.0)
+# Not-music mixes (the "room" recipe): talk over household noise, and two noises at once,
+# so a kitchen the detector never heard is nearer to something it did.
+MIX_SPEECH_RE_NOISE_DB = (0.0, 15.0)
+MIX_NOISE_RE_NOISE_DB = (-10.0, 10.0)
 
 
 @dataclass(frozen=True)
@@ -166,11 +170,35 @@ def make_mixes(music: Sequence[Clip], others: Sequence[Clip], n: int, seed: int,
     return out
 
 
-def _mixer(music: Clip, other: Clip, ratio_db: float, offset_s: float, seconds: float, fe: LogMelParams):
+def make_noise_mixes(others: Sequence[Clip], n: int, seed: int, front_end: LogMelParams,
+                     seconds: float = 8.0) -> list[Clip]:
+    """Talk in household noise and noise over noise, labelled not music, from the speech and
+    noise clips of one fold only (like `make_mixes`)."""
+    rng = np.random.default_rng(seed)
+    speech = [c for c in others if c.label == NOT_MUSIC and c.category == "speech"]
+    noise = [c for c in others if c.label == NOT_MUSIC and c.category == "noise"]
+    if not speech or not noise:
+        return []
+    out = []
+    for i in range(n):
+        top = speech if rng.uniform() < 0.5 else noise
+        a = top[int(rng.integers(len(top)))]
+        b = noise[int(rng.integers(len(noise)))]
+        lo, hi = MIX_SPEECH_RE_NOISE_DB if a.category == "speech" else MIX_NOISE_RE_NOISE_DB
+        ratio_db, offset_s = float(rng.uniform(lo, hi)), float(rng.uniform(0, 5))
+        recipe = f"noise-mix|{a.key}|{b.key}|{ratio_db:.3f}|{offset_s:.3f}|{seconds}"
+        out.append(Clip(f"noise-mix/{seed}/{i}", NOT_MUSIC, "noise_mix", a.group,
+                        make=_mixer(a, b, ratio_db, offset_s, seconds, front_end), recipe=recipe, scored=False))
+    return out
+
+
+def _mixer(top: Clip, bed: Clip, ratio_db: float, offset_s: float, seconds: float, fe: LogMelParams):
+    """``top`` (from ``offset_s``) ``ratio_db`` above ``bed`` in rms, peak-normalised."""
+
     def make() -> np.ndarray:
         n = int(seconds * fe.sample_rate_hz)
-        a = _fit(_samples(music, fe), n, int(offset_s * fe.sample_rate_hz))
-        b = _fit(_samples(other, fe), n, 0)
+        a = _fit(_samples(top, fe), n, int(offset_s * fe.sample_rate_hz))
+        b = _fit(_samples(bed, fe), n, 0)
         ra, rb = _rms(a), _rms(b)
         if ra > 0 and rb > 0:
             a = a * (rb / ra) * 10 ** (ratio_db / 20)

@@ -25,7 +25,7 @@ from genred.dsp.smoother_params import SmootherParams
 from genred.dsp.smoothing import Smoother
 
 from .detector import DetectorConfig, Item, export_int8, load_detector, representative, save, train_detector
-from .detector_data import MUSIC, Clip, clip_frames, make_mixes, room_seed
+from .detector_data import MUSIC, Clip, clip_frames, make_mixes, make_noise_mixes, room_seed
 from .features import windows_from_frames
 
 _LOG = logging.getLogger(__name__)
@@ -67,6 +67,15 @@ def fold_mixes(clips: Sequence[Clip], fold_seed: int, fe: LogMelParams, n: int =
     return make_mixes(music, others, n, fold_seed, fe)
 
 
+def training_mixes(clips: Sequence[Clip], cfg: DetectorConfig, fold_seed: int, fe: LogMelParams, n: int) -> list[Clip]:
+    """What is trained on besides the clips: music under talk/noise, and (when the recipe
+    draws on them) talk in noise / noise over noise; all from ``clips``, one fold's."""
+    out = fold_mixes(clips, fold_seed, fe, n)
+    if cfg.noise_mix_share > 0:
+        out += make_noise_mixes(clips, n, fold_seed, fe)
+    return out
+
+
 def score_clips(detector, clips: Sequence[Clip], genre, fe: LogMelParams, window: WindowParams, room, cache_dir,
                 hop_frames: int) -> list[ClipScore]:
     """Every window of each clip, clean and through the test room, through the int8 detector
@@ -90,7 +99,7 @@ def score_clips(detector, clips: Sequence[Clip], genre, fe: LogMelParams, window
 def run_fold(train_clips: Sequence[Clip], test_clips: Sequence[Clip], fold_seed: int, cfg: DetectorConfig, fe, window, room,
              cache_dir, genre, hop_frames: int, tflite_path: Path,
              mixes: int = MIXES_PER_FOLD) -> tuple[list[ClipScore], list[dict[str, Any]]]:
-    train_all = list(train_clips) + fold_mixes(train_clips, fold_seed * 2 + 1, fe, 3 * mixes)
+    train_all = list(train_clips) + training_mixes(train_clips, cfg, fold_seed * 2 + 1, fe, 3 * mixes)
     test_all = list(test_clips) + fold_mixes(test_clips, fold_seed * 2 + 2, fe, mixes)
     items = items_for(train_all, cfg, fe, room, cache_dir)
     model, history = train_detector(items, cfg, fe, window)

@@ -19,12 +19,12 @@ from .detector import LABELS, DetectorConfig, export_int8, representative, save,
 from .detector_data import Clip, gtzan_clips, nonmusic_clips, pool_clips, synth_noise_clips
 from .detector_eval import (
     concat_stream_scores,
-    fold_mixes,
     items_for,
     load_scores,
     run_fold,
     save_scores,
     stream_scores,
+    training_mixes,
     window_scores,
 )
 
@@ -64,8 +64,18 @@ def folds(clips: list[Clip], k: int, seed: int):
                          [c.scored for c in clips])
 
 
+# Training recipes (`--recipe`): what a batch is made of, over DetectorConfig's defaults.
+# "room": more of each batch through the room (a third room copy, 15 % of windows clean
+# instead of 34 %) and a quarter of the not-music windows talk in household noise or two
+# noises at once, for the room targets and for noise of a kind never trained on.
+RECIPES: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "room": {"room_copies": 3, "p_clean": 0.15, "noise_mix_share": 0.25},
+}
+
+
 def config(args) -> DetectorConfig:
-    d = DetectorConfig(seed=args.seed)
+    d = dataclasses.replace(DetectorConfig(seed=args.seed), **RECIPES[args.recipe])
     return dataclasses.replace(d, epochs=args.epochs or d.epochs, steps_per_epoch=args.steps or d.steps_per_epoch)
 
 
@@ -168,8 +178,8 @@ def run_build(args) -> None:
     bundle = _genre_bundle(argparse_with(args, genre_model=args.out))
     meta = bundle.metadata
     clips = corpus(args)
-    clips += fold_mixes(clips, args.seed * 2 + 1, meta.front_end, 4 * args.mixes)
     cfg = config(args)
+    clips += training_mixes(clips, cfg, args.seed * 2 + 1, meta.front_end, 4 * args.mixes)
     items = items_for(clips, cfg, meta.front_end, RoomParams(), args.cache)
     model, history = train_detector(items, cfg, meta.front_end, meta.window)
     tflite, spec_in, spec_out = export_int8(model, representative(items, cfg, meta.front_end, meta.window))
@@ -201,9 +211,10 @@ def run_build(args) -> None:
 
 def command_line(args) -> str:
     parts = ["python -m genred.training.detector_cli build"]
-    for key in ("data", "nonmusic", "speech", "pool", "synth_noise", "epochs", "steps", "seed", "mixes", "cv_summary", "out"):
+    for key in ("data", "nonmusic", "speech", "pool", "synth_noise", "recipe", "epochs", "steps", "seed", "mixes",
+                "cv_summary", "out"):
         value = getattr(args, key)
-        if value is not None:
+        if value is not None and not (key == "recipe" and value == "shipped"):
             parts.append(f"--{key.replace('_', '-')} {value}")
     return " ".join(parts)
 
