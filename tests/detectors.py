@@ -98,3 +98,12 @@ def shipped_json_for(model_path: Path, dest_tflite: Path) -> None:
     if detector:
         shutil.copy(model_path.parent / detector, dest_tflite.parent / detector)
     dest_tflite.with_suffix(".json").write_text(json.dumps(meta))
+
+
+# One table for both models' tensors (genre and music detector): an edit of a tensor's
+# declaration in model.json, and the refusal it must bring.
+TENSOR_MISMATCHES = [
+    (lambda t: t["input"].update(scale=t["input"]["scale"] * 2), r"input quantisation .* differs"),
+    (lambda t: t["output"].update(zero_point=t["output"]["zero_point"] + 1), r"output quantisation .* differs"),
+    (lambda t: t["input"].update(dtype="float32", scale=0.0, zero_point=0), r"input tensor dtype int8 differs"),
+]
