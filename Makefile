@@ -82,6 +82,7 @@ model: $(VENV)/.installed
 		--speech $(SPEECH) --pool $(POOL) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \
 		--cv-summary docs/music_detector_cv.json --out daemon/models/default
 	$(VENV)/bin/python -m genred.training.accurate --data $(GTZAN) --out daemon/models/accurate
+	$(VENV)/bin/python -m genred.training.detector_cli attach --out daemon/models/accurate
 
 # Unlabelled music for training (never committed, never read by the tests): Debian's free
 # game soundtracks, fetched with apt-get download (nothing installed) and unpacked to audio

@@ -275,14 +275,18 @@ def test_build_declares_a_detector_the_daemon_loads(tmp_path, model_path):
     assert main(["build", "--data", str(data), "--nonmusic", str(nonmusic), "--out", str(out), "--gate", "music_on"]) == 2
 
 
-def test_the_shipped_detector_hears_talk_as_no_music_and_a_song_as_music(gtzan_dir, model_path):
-    """End to end through `genred replay` with the shipped bundle, on real recordings: a
+@pytest.mark.parametrize("bundle", ["default", "accurate"])
+def test_the_shipped_detector_hears_talk_as_no_music_and_a_song_as_music(gtzan_dir, bundle):
+    """End to end through `genred replay` with each shipped bundle, on real recordings: a
     dev-set rock clip and real read speech (both were in its training data: this checks the
     bundle and the path, the CV in docs/models.md measures generalisation)."""
     import json
     import subprocess
     import sys
 
+    from genred.daemon import resolve_model
+
+    model_path = resolve_model(bundle)
     speech = gtzan_dir.parent / "nonmusic" / "speech_resemblyzer_1.flac"
     if not speech.is_file():
         pytest.skip("../shared/data/nonmusic is not present")
@@ -318,3 +322,93 @@ def test_summary_chooses_a_gate_from_the_grid_or_scores_the_one_given(tmp_path):
                                "no_music_hold_s": 6.0}
     # A song at P(music) 0.9 under a gate that wants 0.92 is no music throughout.
     assert fixed["pooled"]["streams"]["clean"]["music_publishing_no_music"] == 1.0
+
+
+def _attach_pair(tmp_path, model_path):
+    """A source bundle (the shipped default, detector and report) and a target with the
+    same front end and no detector, its own genre smoothing and report."""
+    import json
+    import shutil
+
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir(), dst.mkdir()
+    for name in ("model.tflite", "model.json", "music.tflite", "report.md"):
+        shutil.copy(model_path.parent / name, src / name)
+    shutil.copy(model_path, dst / "model.tflite")
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    meta.pop("music_detector")
+    meta["smoothing"] = {"tau_s": 5.0, "switch_margin": 0.1}
+    (dst / "model.json").write_text(json.dumps(meta))
+    (dst / "report.md").write_text("# target report\n")
+    return src, dst
+
+
+def test_attach_copies_the_detector_its_gate_and_its_report_section(tmp_path, model_path):
+    import json
+
+    from genred.dsp.classifier import TfliteClassifier
+    from genred.training.detector_cli import main
+
+    src, dst = _attach_pair(tmp_path, model_path)
+    assert main(["attach", "--genre-model", str(src), "--out", str(dst)]) == 0
+    assert (dst / "music.tflite").read_bytes() == (src / "music.tflite").read_bytes()
+    s_meta, d_meta = (json.loads((d / "model.json").read_text()) for d in (src, dst))
+    assert d_meta["music_detector"] == s_meta["music_detector"]
+    gate = {k: v for k, v in s_meta["smoothing"].items() if k.startswith(("music_", "no_music_"))}
+    assert len(gate) == 5
+    # The target's own genre smoothing stays; the gate's settings come with the detector.
+    assert d_meta["smoothing"] == {"tau_s": 5.0, "switch_margin": 0.1, **gate}
+    report = (dst / "report.md").read_text()
+    assert report.startswith("# target report\n") and "as the `src` bundle, copied by" in report
+    section = (src / "report.md").read_text().split("## Music detector\n", 1)[1].split("<!-- music detector: end -->")[0]
+    assert section.strip() in report
+    clf = TfliteClassifier.from_path(dst / "model.tflite")
+    assert clf.music_detector is not None and clf.music_detector.path == dst / "music.tflite"
+    # Attached twice: one section, not two.
+    assert main(["attach", "--genre-model", str(src), "--out", str(dst)]) == 0
+    assert (dst / "report.md").read_text().count("## Music detector") == 1
+
+
+def test_attach_refuses_another_front_end_or_a_source_without_a_detector(tmp_path, model_path, capsys):
+    import json
+
+    from genred.training.detector_cli import main
+
+    src, dst = _attach_pair(tmp_path, model_path)
+    meta = json.loads((dst / "model.json").read_text())
+    meta["window"]["hop_frames"] = 31
+    (dst / "model.json").write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert main(["attach", "--genre-model", str(src), "--out", str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "front end or window differs" in err and str(dst / "model.json") in err
+    assert not (dst / "music.tflite").exists()
+    assert main(["attach", "--genre-model", str(dst), "--out", str(src)]) == 2
+    assert "declares no music_detector" in capsys.readouterr().err
+
+
+def test_gate_sweep_counts_what_the_gate_alone_decides(tmp_path, capsys):
+    import dataclasses
+
+    from genred.training.detector_eval import save_scores
+    from genred.training.gate_sweep import gate_errors, main, worst_ratio
+
+    shipped = {"music_tau_s": 1.5, "music_on": 0.5, "music_off": 0.2, "music_hold_s": 1.0, "no_music_hold_s": 8.0}
+    # Talk that the detector thinks is music for its last 10 of 20 windows; a song heard
+    # as music; a song in silence for its first 5 windows (not counted) and then at 0.9.
+    talk = _score("talk", 0, 0.1, n=20)
+    talk = dataclasses.replace(talk, p_music=np.r_[np.full(10, 0.1), np.full(10, 0.95)].astype(np.float32))
+    song = _score("song", 1, 0.9, n=20)
+    quiet = _score("quiet", 1, 0.9, n=20)
+    quiet = dataclasses.replace(quiet, level_db=np.r_[np.full(5, -70.0), np.full(15, -20.0)].astype(np.float32))
+    errors = gate_errors([talk, song, quiet], shipped)
+    # The smoothed P(music) crosses 0.5 one window after the talk turns, then must hold 1 s:
+    # 8 of the talk's windows are called music; the songs are music throughout.
+    assert errors == {"clean/music": 0.0, "clean/not_music": 8 / 20}
+    assert worst_ratio(errors) == pytest.approx(8.0)
+    save_scores(tmp_path / "fold0.npz", [talk, song])
+    save_scores(tmp_path / "fold1.npz", [_score("talk2", 0, 0.1), quiet])
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "chosen on fold0, scored on fold1 (768 settings)" in out and "chosen on fold1, scored on fold0" in out
+    assert main([str(tmp_path / "nowhere")]) == 2

@@ -97,7 +97,7 @@ def test_the_installed_daemon_finds_its_bundles_and_runs_them_as_the_checkout_do
         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(site)), timeout=120)
     assert where.returncode == 0, where.stderr
     paths = json.loads(where.stdout)
-    assert len(paths) == 2 + len(SHIPPED_MODELS) + 1  # the default bundle's music detector
+    assert len(paths) == 2 + 2 * len(SHIPPED_MODELS)  # each bundle's genre model and music detector
     for p in paths:
         assert Path(p).is_relative_to(site) and Path(p).is_file(), p  # the installed copy, not the checkout
     audio = tmp_path / "music.wav"

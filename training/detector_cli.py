@@ -4,6 +4,7 @@ cross-validation and the shipped build.
     cv --fold N     train on the other folds, score fold N (clean and room), save its scores
     summary         gather the folds' scores, replay them through the smoother, print/write
     build           train on every clip, export music.tflite into a bundle, declare it in model.json
+    attach          copy the detector of --genre-model (its file, gate settings, report) into --out
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ _LOG = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m genred.training.detector_cli",
                                 description="Train and cross-validate the music / not-music detector.")
-    p.add_argument("command", choices=("cv", "summary", "build"))
+    p.add_argument("command", choices=("cv", "summary", "build", "attach"))
     p.add_argument("--data", type=Path, default=Path("../shared/data/gtzan"), help="GTZAN folder (music)")
     p.add_argument("--nonmusic", type=Path, default=Path("../shared/data/nonmusic"), help="real speech and noise")
     p.add_argument("--speech", type=Path, default=None, help="synthetic speech folder (make speech) with SOURCES.tsv")
@@ -38,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "talk in noise / noise over noise on the not-music side)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--out", type=Path, required=True, help="cv/summary: the run folder; build: the bundle folder")
-    p.add_argument("--genre-model", type=Path, default=None, help="the genre bundle scored with it (default: shipped)")
+    p.add_argument("--out", type=Path, required=True, help="cv/summary: the run folder; build, attach: the bundle folder")
+    p.add_argument("--genre-model", type=Path, default=None, help="the genre bundle scored with it (default: shipped); attach: the bundle whose detector is copied")
     p.add_argument("--cache", type=Path, default=Path(".cache") / "genred-detector")
     p.add_argument("--cv-summary", type=Path, default=None,
                    help="build: a summary.json of `summary`: its chosen gate settings and CV scores go into model.json")

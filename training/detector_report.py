@@ -43,7 +43,20 @@ def section(cfg: dict[str, Any], clips: int, size_bytes: int, gate: dict[str, fl
     return "\n".join(lines) + "\n"
 
 
-def write_section(report: Path, text: str) -> None:
+def extract_section(report: Path) -> str | None:
+    """The detector section of a report.md (markers included), or None."""
+    text = report.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        return None
+    return BEGIN + text.split(BEGIN, 1)[1].split(END, 1)[0] + END + "\n"
+
+
+def write_section(report: Path, text: str, note: str | None = None) -> None:
+    """Put the section ``text`` into ``report`` (replacing an old one); ``note`` goes
+    right under its heading."""
+    if note is not None:
+        head, sep, rest = text.partition("## Music detector\n")
+        text = head + sep + "\n" + note + "\n" + rest
     old = report.read_text(encoding="utf-8") if report.is_file() else ""
     if BEGIN in old and END in old:
         head, rest = old.split(BEGIN, 1)

@@ -80,7 +80,7 @@ def config(args) -> DetectorConfig:
 
 
 def run(args) -> None:
-    {"cv": run_cv, "summary": run_summary, "build": run_build}[args.command](args)
+    {"cv": run_cv, "summary": run_summary, "build": run_build, "attach": run_attach}[args.command](args)
 
 
 def run_cv(args) -> None:
@@ -207,6 +207,41 @@ def run_build(args) -> None:
     write_section(args.out / "report.md", section(cfg.to_dict(), len(items), len(tflite), gate,
                                                   cv if args.cv_summary is not None else None, command_line(args)))
     _LOG.info("wrote %s (%d bytes) and declared it in %s", args.out / "music.tflite", len(tflite), bundle.metadata_path)
+
+
+def run_attach(args) -> None:
+    """Give the bundle ``--out`` the detector of ``--genre-model`` (default: the shipped
+    default), with its gate settings and its report section. The detector hears the
+    level-normalised window, so any bundle of the same front end and window can run it;
+    its CV (which scored the gate, not the genre model) carries over."""
+    source, target = _genre_bundle(args), load_metadata(args.out)
+    src, dst = source.metadata, target.metadata
+    if src.music_detector is None or source.music_detector_path is None:
+        raise ValueError(f"--genre-model {source.metadata_path}: declares no music_detector to attach (build one first)")
+    if (src.front_end, src.window) != (dst.front_end, dst.window):
+        raise ValueError(f"--out {target.metadata_path}: its front end or window differs from {source.metadata_path}'s, "
+                         "so the detector would hear another window; train one for it with `build`")
+    tflite = source.music_detector_path.read_bytes()
+    save(target.tflite_path.parent / src.music_detector.file, tflite)
+    data = dst.to_dict()
+    data["music_detector"] = src.music_detector.to_dict()
+    gate = {k: v for k, v in src.smoothing.items() if k in GATE_GRID}
+    data["smoothing"] = {**data["smoothing"], **gate}
+    write_metadata(ModelMetadata.from_dict(data), target.metadata_path)
+    report = source.tflite_path.parent / "report.md"
+    from .detector_report import extract_section, write_section
+
+    text = extract_section(report) if report.is_file() else None
+    if text is None:
+        raise ValueError(f"{report}: no music detector section to copy (rebuild the detector with `build`)")
+    name = source.tflite_path.parent.name
+    note = (f"The same `{src.music_detector.file}` and gate settings as the `{name}` bundle, copied by "
+            f"`python -m genred.training.detector_cli attach --out {args.out}`. Its CV below ran beside the `{name}` "
+            "genre model. Music windows publishing `no_music` are the gate's decision alone, the same beside any "
+            "genre model; not-music windows publishing a genre are at most those the gate calls music (fewer where "
+            "the genre model is unsure: the uncertain state publishes no genre).")
+    write_section(target.tflite_path.parent / "report.md", text, note)
+    _LOG.info("attached %s (%d bytes) to %s", src.music_detector.file, len(tflite), target.metadata_path)
 
 
 def command_line(args) -> str:
