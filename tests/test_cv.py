@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, defaultdict
 
+import numpy as np
 import pytest
 
 from genred.training.cv import grouped_folds, gtzan_folds, read_artists
@@ -261,3 +262,49 @@ def test_gtzan_folds_on_the_real_artist_list(gtzan_dir, monkeypatch):
                   if len({plan5.artist[t.key] for t in tracks if t.genre == g} - {"-"}) >= 5}
     assert everywhere == set(t.genre for t in tracks) - {"blues"}
     check_gtzan(plan5, tracks, everywhere)
+
+
+def _synthetic_dev(rng):
+    """A DevData and Embeddings of 3 genres x 8 tracks x 6 windows, 2 folds, where the
+    genres differ in the first 3 of 5 features only."""
+    from genred.training.accurate_data import DevData, Embeddings
+    from genred.training.cv import CvPlan, Fold
+    from genred.training.dataset import Track
+    from genred.training.train import EvalSet
+
+    labels = ("blues", "country", "jazz")
+    tracks = [Track(g, f"{g}.{i:05d}") for g in labels for i in range(8)]
+    keys = tuple(t.key for t in tracks)
+    label_of = np.array([labels.index(t.genre) for t in tracks])
+    n_win = 6
+    item = np.repeat(np.arange(len(tracks)), n_win)
+
+    def emb():
+        x = rng.normal(0, 1.0, (len(item), 5))
+        x[np.arange(len(item)), label_of[item]] += 1.2
+        return x
+
+    def ev(name):
+        return EvalSet(name, np.zeros((len(item), 2, 2), np.float32), np.zeros(len(item)), np.zeros(len(item), int), item,
+                       tracks, label_of, ["full"] * len(tracks))
+
+    folds = (Fold(0, keys[1::2], keys[0::2]), Fold(1, keys[0::2], keys[1::2]))
+    plan = CvPlan(folds, {t.key: t.genre for t in tracks}, {k: k for k in keys}, (), 1)
+    dev = DevData(labels, plan, keys, label_of, -9.0, ev("dev"), ev("dev_room"))
+    return dev, Embeddings(emb(), item, emb(), emb())
+
+
+def test_accurate_cv_scores_held_out_tracks_and_passes_the_feature_weight():
+    from genred.training.accurate_cv import cross_validate
+
+    dev, emb = _synthetic_dev(np.random.default_rng(5))
+    plain = cross_validate(dev, emb, c=0.01, min_std=0.0)
+    assert [f["test_tracks"] for f in plain.folds] == [12, 12]
+    assert not np.isnan(plain.oof_clean).any() and plain.scored_items.tolist() == list(range(24))
+    # Informative features: the held-out tracks are mostly right.
+    assert plain.folds[0]["clean"]["all"]["track_accuracy"] >= 0.75
+    ones = cross_validate(dev, emb, c=0.01, min_std=0.0, feature_weight=np.ones(5))
+    np.testing.assert_allclose(ones.oof_clean, plain.oof_clean, atol=1e-6)
+    # Weighting the two uninformative features up lets them in: other probabilities.
+    noisy = cross_validate(dev, emb, c=0.01, min_std=0.0, feature_weight=np.r_[np.ones(3), 20.0, 20.0])
+    assert np.abs(noisy.oof_clean - plain.oof_clean).max() > 0.05

@@ -57,11 +57,15 @@ class AccurateRequest:
     cache_dir: Path | None = DEFAULT_CACHE_DIR
     workers: int = 2
     threads: int = 2  # TensorFlow threads for the embeddings (inference only: order does not matter)
+    head_features: str = "pooled"  # or "pooled+tags": MSD_musicnn's 50 tag logits too
+    tag_weight: float = 1.0  # the tags' feature weight in the head (a prior toward them)
+    cv_only: bool = False  # score the recipe by CV, write <out>/cv.json, build nothing
 
     def command(self) -> str:
+        tags = f"--head-features {self.head_features} --tag-weight {self.tag_weight:g} " if self.head_features != "pooled" else ""
         return (f"python -m genred.training.accurate --data {self.data} --out {self.out} --quantisation {self.quantisation} "
-                f"--c {self.c} --min-std {self.min_std} {'' if self.room_windows else '--no-room-windows '}"
-                f"--folds {self.folds} --seed {self.seed}")
+                f"--c {self.c} --min-std {self.min_std} {'' if self.room_windows else '--no-room-windows '}{tags}"
+                f"--folds {self.folds} --seed {self.seed}{' --cv-only' if self.cv_only else ''}")
 
 
 def save_head(path: Path, head, offset_db: float) -> None:
@@ -90,7 +94,8 @@ def build_graph(req: AccurateRequest, teacher, head, dev, n_labels: int) -> tupl
 
     front_end, window = LogMelParams(), WindowParams()
     if req.quantisation in ("float32", "float16"):
-        model = device_model(teacher.model, head, dev.offset_db, window.window_frames, front_end.n_mels, n_labels)
+        model = device_model(teacher.model, head, dev.offset_db, window.window_frames, front_end.n_mels, n_labels,
+                             tags=req.head_features == "pooled+tags")
         return convert(model, req.quantisation), {}
     # Ranges (and int8 calibration): dev windows, clean and through the room (what a device hears).
     rng = np.random.default_rng(req.seed)
@@ -107,12 +112,15 @@ def build_graph(req: AccurateRequest, teacher, head, dev, n_labels: int) -> tupl
 
 
 def run(req: AccurateRequest) -> dict[str, Any]:
+    if req.head_features != "pooled" and req.quantisation not in ("float32", "float16"):
+        raise ValueError(f"--head-features {req.head_features}: only with --quantisation float16 or float32 "
+                         "(the rearranged int8 graph has no tag layers)")
     import tensorflow as tf
 
     from genred.dsp.classifier import TfliteClassifier
 
     from .accurate_cv import cross_validate, fold_head
-    from .accurate_data import GRID_HOP_FRAMES, embed_dev, load_dev, teacher_for
+    from .accurate_data import GRID_HOP_FRAMES, embed_dev, feature_weights, head_inputs, load_dev, teacher_for
     from .accurate_graph import QUANTISATION_TEXT
     from .accurate_report import agreement, calibrate, cv_metrics, smoothing, write_report
     from .core import _version
@@ -123,14 +131,17 @@ def run(req: AccurateRequest) -> dict[str, Any]:
     front_end, window = LogMelParams(), WindowParams()
     dev, items = load_dev(req.data, req.cache_dir, req.folds, req.seed, req.workers, front_end, window)
     teacher = teacher_for(dev, req.cache_dir, front_end, window)
-    emb = embed_dev(dev, items, teacher)
+    emb = head_inputs(embed_dev(dev, items, teacher), req.head_features)
     del items
     labels = dev.labels
+    weight = feature_weights(req.head_features, req.tag_weight, emb.grid.shape[1] - 50)
 
-    cv = cross_validate(dev, emb, req.c, req.min_std, req.room_windows)
+    cv = cross_validate(dev, emb, req.c, req.min_std, req.room_windows, weight)
     temperature, calibration = calibrate(cv, dev)
+    if req.cv_only:
+        return write_cv_only(req, cv, dev, calibration)
     smooth, smooth_fit = smoothing(cv, dev, temperature, front_end, window)
-    head = fold_head(dev, emb, set(dev.keys), req.c, req.min_std, req.room_windows)
+    head = fold_head(dev, emb, set(dev.keys), req.c, req.min_std, req.room_windows, weight)
     _LOG.info("head: %d of %d features carry weight", int((head.coef != 0).any(axis=0).sum()), head.coef.shape[1])
 
     tflite, quant_info = build_graph(req, teacher, head, dev, len(labels))
@@ -169,7 +180,7 @@ def run(req: AccurateRequest) -> dict[str, Any]:
         "cv": f"{req.folds} artist-grouped, genre-stratified folds (cv.gtzan_folds, seed {req.seed}); "
               f"{len(cv.scored_items)} tracks scored ('-' tracks train only)",
         "teacher": "MSD_musicnn (musicnn 0.1.0 checkpoint, ISC licence), frozen; its 1506 pooled mid-level features",
-        "head": f"standardised logistic regression, C={req.c}, genre- and track-balanced, on every dev track's clean "
+        "head": f"standardised logistic regression, C={req.c}, genre- and track-balanced, reading {head_text(req)}, on every dev track's clean "
                 f"windows every {GRID_HOP_FRAMES} frames" + (" and its room copy's windows (every device hop)" if req.room_windows else "")
                 + f"; features with std < {req.min_std} get no weight",
         "head_windows": int(len(emb.grid) + (len(emb.room) if req.room_windows else 0)),
@@ -191,6 +202,30 @@ def run(req: AccurateRequest) -> dict[str, Any]:
     return metrics
 
 
+def head_text(req: AccurateRequest) -> str:
+    if req.head_features == "pooled":
+        return "the 1506 pooled features"
+    return f"the 1506 pooled features and the 50 tag logits (weighted {req.tag_weight:g})"
+
+
+def write_cv_only(req: AccurateRequest, cv, dev, calibration: dict[str, Any]) -> dict[str, Any]:
+    """`--cv-only`: the CV scores of the recipe, as the bundle's metrics hold them."""
+    import json
+
+    from .accurate_report import cv_metrics
+
+    out = {"command": req.command(), "cv": cv_metrics(cv, dev), "calibration": calibration}
+    req.out.mkdir(parents=True, exist_ok=True)
+    (req.out / "cv.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    for name in ("clean", "room"):
+        m, pooled = out["cv"]["mean_sd"][name], out["cv"]["pooled"][name]["per_genre_track_recall"]
+        _LOG.info("cv %s: track accuracy %.3f +- %.3f, macro recall %.3f +- %.3f, full clips %.3f; blues %.3f, country %.3f",
+                  name, *m["all"]["track_accuracy"], *m["all"]["track_macro_recall"],
+                  m["full clips"]["track_accuracy"][0], pooled.get("blues", float("nan")), pooled.get("country", float("nan")))
+    _LOG.info("wrote %s", req.out / "cv.json")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from genred.dsp.errors import GenredError
 
@@ -206,6 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-std", type=float, default=DEFAULT_MIN_STD, help="features with a smaller std get no weight")
     p.add_argument("--no-room-windows", dest="room_windows", action="store_false",
                    help="fit the head on the clean windows only (as teacher_probe does)")
+    p.add_argument("--head-features", choices=("pooled", "pooled+tags"), default="pooled",
+                   help="what the head reads: the 1506 pooled features, or those and MSD_musicnn's 50 tag logits")
+    p.add_argument("--tag-weight", type=float, default=1.0,
+                   help="the tag logits' weight after standardisation (k > 1: a prior toward the teacher's own tags)")
+    p.add_argument("--cv-only", action="store_true", help="cross-validate the recipe, write OUT/cv.json, build no bundle")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="fold assignment and calibration windows")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache ('none': off)")
@@ -217,10 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cache = None if str(args.cache) == "none" else args.cache
     req = AccurateRequest(args.data, args.out, args.quantisation, args.c, args.min_std, args.room_windows, args.folds,
-                          args.seed, cache, args.workers, args.threads)
+                          args.seed, cache, args.workers, args.threads, args.head_features, args.tag_weight, args.cv_only)
     try:
         run(req)
-    except GenredError as exc:
+    except (GenredError, ValueError) as exc:
         _LOG.error("%s", exc)
         return 2
     return 0

@@ -31,7 +31,7 @@ class CvResult:
 
 
 def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min_std: float,
-              with_room: bool = False) -> Head:
+              with_room: bool = False, feature_weight: np.ndarray | None = None) -> Head:
     """A head on the clean grid windows of ``train_keys``; ``with_room``: and on their
     room copies' windows (the device's hop), as one track with the clean ones."""
     keys = np.array(dev.keys)
@@ -41,7 +41,7 @@ def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min
         room_track = np.array([dev.keys.index(t.key) for t in dev.room.items])[dev.room.item]
         rmask = np.isin(keys[room_track], list(train_keys))
         x, track = np.concatenate([x, emb.room[rmask]]), np.concatenate([track, room_track[rmask]])
-    return fit_head(x, dev.labels_of[track], track, len(dev.labels), c, min_std)
+    return fit_head(x, dev.labels_of[track], track, len(dev.labels), c, min_std, feature_weight)
 
 
 def part_scores(probs: np.ndarray, ev: EvalSet, items: list[int], n_labels: int) -> dict[str, dict[str, Any]]:
@@ -61,13 +61,14 @@ def part_scores(probs: np.ndarray, ev: EvalSet, items: list[int], n_labels: int)
     return out
 
 
-def cross_validate(dev: DevData, emb: Embeddings, c: float, min_std: float, with_room: bool = False) -> CvResult:
+def cross_validate(dev: DevData, emb: Embeddings, c: float, min_std: float, with_room: bool = False,
+                   feature_weight: np.ndarray | None = None) -> CvResult:
     n_labels = len(dev.labels)
     key_of_item = [t.key for t in dev.clean.items]
     oof = {name: np.full((len(ev.x), n_labels), np.nan, np.float32) for name, ev in (("clean", dev.clean), ("room", dev.room))}
     folds, scored = [], []
     for fold in dev.plan.folds:
-        head = fold_head(dev, emb, set(fold.train), c, min_std, with_room)
+        head = fold_head(dev, emb, set(fold.train), c, min_std, with_room, feature_weight)
         test = set(fold.test)
         items = [i for i, k in enumerate(key_of_item) if k in test]
         scored += items

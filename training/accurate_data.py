@@ -86,3 +86,31 @@ def embed_dev(dev: DevData, items: list, teacher: Teacher) -> Embeddings:
     _LOG.info("teacher: %d + %d scored windows (%.0f s in all)", len(clean), len(room), time.perf_counter() - t0)
     track = np.concatenate([np.full(len(g), i) for i, g in enumerate(grid)])
     return Embeddings(np.concatenate(grid), track, clean, room)
+
+
+HEAD_FEATURES = ("pooled", "pooled+tags")
+
+
+def head_inputs(emb: Embeddings, features: str) -> Embeddings:
+    """What the head reads: the pooled features, or those and MSD_musicnn's 50 tag logits
+    after them (computed from the pooled features: no new teacher run)."""
+    if features == "pooled":
+        return emb
+    if features != "pooled+tags":
+        raise ValueError(f"head features must be one of {', '.join(HEAD_FEATURES)}, not {features!r}")
+    from .musicnn import checkpoint_dir, read_weights, tags_from_pooled
+
+    w = read_weights(checkpoint_dir())
+
+    def add(e: np.ndarray) -> np.ndarray:
+        return np.hstack([e, tags_from_pooled(e, w)])
+
+    return Embeddings(add(emb.grid), emb.grid_track, add(emb.clean), add(emb.room))
+
+
+def feature_weights(features: str, tag_weight: float, n_pooled: int) -> np.ndarray | None:
+    """`fit_head`'s feature weights: the tags count ``tag_weight`` times (a prior toward
+    the teacher's own genre tags where GTZAN's examples are few)."""
+    if features == "pooled" or tag_weight == 1.0:
+        return None
+    return np.r_[np.ones(n_pooled), np.full(50, tag_weight)]

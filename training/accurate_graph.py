@@ -3,7 +3,7 @@ takes the default model's input.
 
     level-normalised dB window (1, 187, 96, 1)
       -> + offset_db (the teacher's fixed level), log10(10000 * 10^(x / 10) + 1)
-      -> MSD_musicnn up to its 1506 pooled features
+      -> MSD_musicnn up to its 1506 pooled features (and its 50 tag logits, if the head reads them)
       -> the head: standardise + linear, folded into one Dense layer -> 10 logits
 
 `Teacher.outputs` does the first step in numpy before the Keras model, and `Head.probs`
@@ -45,16 +45,17 @@ def log_compress_layer(x, offset_db: float):
     return ops.log(1.0 + ops.exp(u)) / ln10
 
 
-def device_model(musicnn, head, offset_db: float, n_frames: int, n_mels: int, n_labels: int):
-    """Keras model: (batch, n_frames, n_mels, 1) normalised dB -> (batch, n_labels) logits."""
+def device_model(musicnn, head, offset_db: float, n_frames: int, n_mels: int, n_labels: int, tags: bool = False):
+    """Keras model: (batch, n_frames, n_mels, 1) normalised dB -> (batch, n_labels) logits.
+    ``tags``: the head reads the pooled features and then the 50 tag logits."""
     import keras
     from keras import layers, ops
 
     inp = keras.Input((n_frames, n_mels, 1), name="window_db")
     z = log_compress_layer(ops.squeeze(inp, 3), offset_db)
-    pooled = musicnn(z)[2]
+    tag_logits, _, pooled = musicnn(z)
     dense = layers.Dense(n_labels, name="genre_head")
-    out = dense(pooled)
+    out = dense(ops.concatenate([pooled, tag_logits], axis=1) if tags else pooled)
     w, b = folded_head(head)
     dense.set_weights([w, b])
     return keras.Model(inp, out, name="msd_musicnn_genre")

@@ -127,6 +127,19 @@ def build_musicnn(weights: dict[str, np.ndarray], n_frames: int = 187, n_mels: i
     return model
 
 
+def tags_from_pooled(flat: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+    """MSD_musicnn's 50 tag logits from its pooled features (the model's last layers in
+    numpy): what it learnt about blues, country, Hip-Hop... on the Million Song Dataset,
+    for heads fitted on cached pooled features without running the model again."""
+
+    def bn(x: np.ndarray, name: str) -> np.ndarray:
+        g, b, m, v = (weights[f"{name}/{p}"] for p in ("gamma", "beta", "moving_mean", "moving_variance"))
+        return (x - m) / np.sqrt(v + BN_EPSILON) * g + b
+
+    hidden = np.maximum(np.asarray(flat, np.float64) @ weights["dense/kernel"] + weights["dense/bias"], 0.0)
+    return (bn(hidden, "batch_normalization_10") @ weights["dense_1/kernel"] + weights["dense_1/bias"]).astype(np.float32)
+
+
 def load_musicnn(name: str = "MSD_musicnn"):
     return build_musicnn(read_weights(checkpoint_dir(name)))
 
