@@ -308,3 +308,29 @@ def test_accurate_cv_scores_held_out_tracks_and_passes_the_feature_weight():
     # Weighting the two uninformative features up lets them in: other probabilities.
     noisy = cross_validate(dev, emb, c=0.01, min_std=0.0, feature_weight=np.r_[np.ones(3), 20.0, 20.0])
     assert np.abs(noisy.oof_clean - plain.oof_clean).max() > 0.05
+
+
+def test_a_mixed_head_is_the_weighted_sum_of_its_two_heads_logits():
+    from genred.training.accurate_cv import fold_head, mix_heads
+    from genred.training.accurate_data import Embeddings
+    from genred.training.teacher import fit_head
+
+    rng = np.random.default_rng(2)
+    dev, emb = _synthetic_dev(rng)
+    # 5 "pooled" features and 50 "tags" (the last 50 columns, as head_inputs puts them).
+    tags = lambda e: np.hstack([e, rng.normal(0, 1.0, (len(e), 50))])  # noqa: E731
+    emb = Embeddings(tags(emb.grid), emb.grid_track, tags(emb.clean), tags(emb.room))
+    y, track = dev.labels_of[emb.grid_track], emb.grid_track
+    pooled = fit_head(emb.grid[:, :5], y, track, 3, c=0.1)
+    tagged = fit_head(emb.grid, y, track, 3, c=0.01, feature_weight=np.r_[np.ones(5), np.full(50, 3.0)])
+    x = emb.clean
+    z1 = ((x[:, :5] - pooled.mean) / pooled.scale) @ pooled.coef.T + pooled.intercept
+    z2 = ((x - tagged.mean) / tagged.scale) @ tagged.coef.T + tagged.intercept
+    z = 0.7 * z1 + 0.3 * z2
+    want = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(mix_heads(pooled, tagged, 0.3).probs(x), want / want.sum(1, keepdims=True), atol=1e-5)
+    # fold_head builds the same mix from the fold's windows.
+    got = fold_head(dev, emb, set(dev.keys), 0.1, 0.0, feature_weight=np.r_[np.ones(5), np.full(50, 3.0)],
+                    tag_mix=(0.3, 0.01))
+    np.testing.assert_allclose(got.probs(x), mix_heads(pooled, tagged, 0.3).probs(x), atol=1e-5)
+    assert not np.allclose(got.probs(x), pooled.probs(x[:, :5]), atol=1e-2)

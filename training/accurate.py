@@ -60,9 +60,13 @@ class AccurateRequest:
     head_features: str = "pooled"  # or "pooled+tags": MSD_musicnn's 50 tag logits too
     tag_weight: float = 1.0  # the tags' feature weight in the head (a prior toward them)
     cv_only: bool = False  # score the recipe by CV, write <out>/cv.json, build nothing
+    tag_mix: float = 0.0  # > 0: mix this share of a tag-led head's logits (C = tag_c) into the pooled head's
+    tag_c: float = 3e-5
 
     def command(self) -> str:
         tags = f"--head-features {self.head_features} --tag-weight {self.tag_weight:g} " if self.head_features != "pooled" else ""
+        if self.tag_mix:
+            tags += f"--tag-mix {self.tag_mix:g} --tag-c {self.tag_c:g} "
         return (f"python -m genred.training.accurate --data {self.data} --out {self.out} --quantisation {self.quantisation} "
                 f"--c {self.c} --min-std {self.min_std} {'' if self.room_windows else '--no-room-windows '}{tags}"
                 f"--folds {self.folds} --seed {self.seed}{' --cv-only' if self.cv_only else ''}")
@@ -112,6 +116,8 @@ def build_graph(req: AccurateRequest, teacher, head, dev, n_labels: int) -> tupl
 
 
 def run(req: AccurateRequest) -> dict[str, Any]:
+    if req.tag_mix and req.head_features != "pooled+tags":
+        raise ValueError("--tag-mix: needs --head-features pooled+tags (the tag-led head reads the tags)")
     if req.head_features != "pooled" and req.quantisation not in ("float32", "float16"):
         raise ValueError(f"--head-features {req.head_features}: only with --quantisation float16 or float32 "
                          "(the rearranged int8 graph has no tag layers)")
@@ -136,12 +142,13 @@ def run(req: AccurateRequest) -> dict[str, Any]:
     labels = dev.labels
     weight = feature_weights(req.head_features, req.tag_weight, emb.grid.shape[1] - 50)
 
-    cv = cross_validate(dev, emb, req.c, req.min_std, req.room_windows, weight)
+    mix = (req.tag_mix, req.tag_c) if req.tag_mix else None
+    cv = cross_validate(dev, emb, req.c, req.min_std, req.room_windows, weight, mix)
     temperature, calibration = calibrate(cv, dev)
     if req.cv_only:
         return write_cv_only(req, cv, dev, calibration)
     smooth, smooth_fit = smoothing(cv, dev, temperature, front_end, window)
-    head = fold_head(dev, emb, set(dev.keys), req.c, req.min_std, req.room_windows, weight)
+    head = fold_head(dev, emb, set(dev.keys), req.c, req.min_std, req.room_windows, weight, mix)
     _LOG.info("head: %d of %d features carry weight", int((head.coef != 0).any(axis=0).sum()), head.coef.shape[1])
 
     tflite, quant_info = build_graph(req, teacher, head, dev, len(labels))
@@ -205,7 +212,10 @@ def run(req: AccurateRequest) -> dict[str, Any]:
 def head_text(req: AccurateRequest) -> str:
     if req.head_features == "pooled":
         return "the 1506 pooled features"
-    return f"the 1506 pooled features and the 50 tag logits (weighted {req.tag_weight:g})"
+    text = f"the 1506 pooled features and the 50 tag logits (weighted {req.tag_weight:g})"
+    if req.tag_mix:
+        text += f"; its logits are {1 - req.tag_mix:g} x a pooled-only head's + {req.tag_mix:g} x a tag-led one's (C={req.tag_c:g})"
+    return text
 
 
 def write_cv_only(req: AccurateRequest, cv, dev, calibration: dict[str, Any]) -> dict[str, Any]:
@@ -245,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="what the head reads: the 1506 pooled features, or those and MSD_musicnn's 50 tag logits")
     p.add_argument("--tag-weight", type=float, default=1.0,
                    help="the tag logits' weight after standardisation (k > 1: a prior toward the teacher's own tags)")
+    p.add_argument("--tag-mix", type=float, default=0.0, metavar="ALPHA",
+                   help="mix ALPHA of a tag-led head's logits (--tag-c, the tags at --tag-weight) into the pooled head's")
+    p.add_argument("--tag-c", type=float, default=3e-5, help="C of the tag-led head of --tag-mix")
     p.add_argument("--cv-only", action="store_true", help="cross-validate the recipe, write OUT/cv.json, build no bundle")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="fold assignment and calibration windows")
@@ -257,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     cache = None if str(args.cache) == "none" else args.cache
     req = AccurateRequest(args.data, args.out, args.quantisation, args.c, args.min_std, args.room_windows, args.folds,
-                          args.seed, cache, args.workers, args.threads, args.head_features, args.tag_weight, args.cv_only)
+                          args.seed, cache, args.workers, args.threads, args.head_features, args.tag_weight, args.cv_only, args.tag_mix, args.tag_c)
     try:
         run(req)
     except (GenredError, ValueError) as exc:

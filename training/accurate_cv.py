@@ -31,9 +31,13 @@ class CvResult:
 
 
 def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min_std: float,
-              with_room: bool = False, feature_weight: np.ndarray | None = None) -> Head:
+              with_room: bool = False, feature_weight: np.ndarray | None = None,
+              tag_mix: tuple[float, float] | None = None) -> Head:
     """A head on the clean grid windows of ``train_keys``; ``with_room``: and on their
-    room copies' windows (the device's hop), as one track with the clean ones."""
+    room copies' windows (the device's hop), as one track with the clean ones.
+    ``tag_mix`` = (alpha, C of the tag-led head): the logits of a head on the pooled
+    features alone (C = ``c``) and of one on pooled + tags (``feature_weight``), mixed
+    (1 - alpha) : alpha, as one Head (``emb`` then holds the 50 tags last)."""
     keys = np.array(dev.keys)
     mask = np.isin(keys[emb.grid_track], list(train_keys))
     x, track = emb.grid[mask], emb.grid_track[mask]
@@ -41,7 +45,24 @@ def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min
         room_track = np.array([dev.keys.index(t.key) for t in dev.room.items])[dev.room.item]
         rmask = np.isin(keys[room_track], list(train_keys))
         x, track = np.concatenate([x, emb.room[rmask]]), np.concatenate([track, room_track[rmask]])
-    return fit_head(x, dev.labels_of[track], track, len(dev.labels), c, min_std, feature_weight)
+    y = dev.labels_of[track]
+    if tag_mix is None:
+        return fit_head(x, y, track, len(dev.labels), c, min_std, feature_weight)
+    alpha, tag_c = tag_mix
+    pooled = fit_head(x[:, :-50], y, track, len(dev.labels), c, min_std)
+    tagged = fit_head(x, y, track, len(dev.labels), tag_c, min_std, feature_weight)
+    return mix_heads(pooled, tagged, alpha)
+
+
+def mix_heads(pooled: Head, tagged: Head, alpha: float) -> Head:
+    """One Head whose logits are (1 - alpha) x ``pooled``'s (which reads the first
+    features only) + alpha x ``tagged``'s, on ``tagged``'s standardisation."""
+    n = pooled.coef.shape[1]
+    ratio = tagged.scale[:n] / pooled.scale
+    coef = alpha * tagged.coef
+    coef[:, :n] += (1 - alpha) * pooled.coef * ratio[None, :]
+    shift = ((tagged.mean[:n] - pooled.mean) / pooled.scale) @ pooled.coef.T
+    return Head(tagged.mean, tagged.scale, coef, (1 - alpha) * (pooled.intercept + shift) + alpha * tagged.intercept)
 
 
 def part_scores(probs: np.ndarray, ev: EvalSet, items: list[int], n_labels: int) -> dict[str, dict[str, Any]]:
@@ -62,13 +83,13 @@ def part_scores(probs: np.ndarray, ev: EvalSet, items: list[int], n_labels: int)
 
 
 def cross_validate(dev: DevData, emb: Embeddings, c: float, min_std: float, with_room: bool = False,
-                   feature_weight: np.ndarray | None = None) -> CvResult:
+                   feature_weight: np.ndarray | None = None, tag_mix: tuple[float, float] | None = None) -> CvResult:
     n_labels = len(dev.labels)
     key_of_item = [t.key for t in dev.clean.items]
     oof = {name: np.full((len(ev.x), n_labels), np.nan, np.float32) for name, ev in (("clean", dev.clean), ("room", dev.room))}
     folds, scored = [], []
     for fold in dev.plan.folds:
-        head = fold_head(dev, emb, set(fold.train), c, min_std, with_room, feature_weight)
+        head = fold_head(dev, emb, set(fold.train), c, min_std, with_room, feature_weight, tag_mix)
         test = set(fold.test)
         items = [i for i, k in enumerate(key_of_item) if k in test]
         scored += items
