@@ -130,6 +130,10 @@ def test_the_noise_mix_share_is_what_the_sampler_draws_not_music_from(tmp_path):
     items = _items(tmp_path) + [Item(mix, (clip_frames(mix, FE, RoomParams(), None, tmp_path),))]
     shares = {p[1].tolist()[0]: p[0] for p in Sampler(items, DetectorConfig(noise_mix_share=0.25), FE, WIN).pools[NOT_MUSIC]}
     assert shares == {1: pytest.approx(0.375), 2: pytest.approx(0.375), 3: pytest.approx(0.25)}  # noise, speech, mix
+    # room_speech: the mixes come out of the noise's half; plain speech keeps its half.
+    keep = DetectorConfig(noise_mix_share=0.25, mix_keeps_speech=True)
+    shares = {p[1].tolist()[0]: p[0] for p in Sampler(items, keep, FE, WIN).pools[NOT_MUSIC]}
+    assert shares == {1: pytest.approx(0.25), 2: pytest.approx(0.5), 3: pytest.approx(0.25)}
     # The default recipe never draws from such clips, even when they are there.
     default = Sampler(items, DetectorConfig(), FE, WIN).pools[NOT_MUSIC]
     assert sorted(i for _, idx, _ in default for i in idx.tolist()) == [1, 2]

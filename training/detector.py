@@ -32,13 +32,20 @@ LABELS = ("no_music", "music")
 CATEGORY_SHARE = {NOT_MUSIC: {"speech": 0.5, "noise": 0.5}, MUSIC: {"music": 0.75, "mix": 0.25}}
 
 
-def category_share(noise_mix_share: float) -> dict[int, dict[str, float]]:
+def category_share(noise_mix_share: float, keep_speech: bool = False) -> dict[int, dict[str, float]]:
     """CATEGORY_SHARE with ``noise_mix_share`` of the not-music windows taken from talk in
-    household noise and noise over noise (category "noise_mix"), speech and noise sharing the rest."""
+    household noise and noise over noise (category "noise_mix"), speech and noise sharing the
+    rest; ``keep_speech``: taken from the noise's half only, plain speech stays at half."""
     if noise_mix_share <= 0.0:
         return CATEGORY_SHARE
-    rest = (1.0 - noise_mix_share) / 2
-    return {NOT_MUSIC: {"speech": rest, "noise": rest, "noise_mix": noise_mix_share}, MUSIC: CATEGORY_SHARE[MUSIC]}
+    if keep_speech:
+        if noise_mix_share > 0.5:
+            raise ValueError(f"noise_mix_share {noise_mix_share} > 0.5 cannot come out of the noise's half")
+        shares = {"speech": 0.5, "noise": 0.5 - noise_mix_share, "noise_mix": noise_mix_share}
+    else:
+        rest = (1.0 - noise_mix_share) / 2
+        shares = {"speech": rest, "noise": rest, "noise_mix": noise_mix_share}
+    return {NOT_MUSIC: shares, MUSIC: CATEGORY_SHARE[MUSIC]}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class DetectorConfig:
     band_limit_p: float = 0.2  # some sources reach 4 kHz only: bandwidth must not say "speech"
     dropout: float = 0.2
     noise_mix_share: float = 0.0  # not-music windows from talk in noise / noise over noise (0: none made)
+    mix_keeps_speech: bool = False  # the noise mixes come out of the noise's share, not speech's
     threads: int = 1
     representative_n: int = 300
 
@@ -76,7 +84,7 @@ class Sampler:
     def __init__(self, items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams) -> None:
         self.cfg, self.front_end, self.window = cfg, front_end, window
         self.pools: dict[int, list[tuple[float, np.ndarray, np.ndarray]]] = {}
-        for label, shares in category_share(cfg.noise_mix_share).items():
+        for label, shares in category_share(cfg.noise_mix_share, cfg.mix_keeps_speech).items():
             pools = []
             for cat, share in shares.items():
                 idx = np.array([i for i, it in enumerate(items) if it.clip.category == cat and it.clip.label == label])
