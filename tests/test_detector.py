@@ -415,4 +415,6 @@ def test_gate_sweep_counts_what_the_gate_alone_decides(tmp_path, capsys):
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "chosen on fold0, scored on fold1 (768 settings)" in out and "chosen on fold1, scored on fold0" in out
+    assert "raw window error, clean, all folds: music 0.000, not music 0.250" in out  # talk: 10 of 40 windows
+    assert "room" not in out.split("chosen")[0]
     assert main([str(tmp_path / "nowhere")]) == 2

@@ -121,11 +121,10 @@ GATE_GRID = {"music_tau_s": (1.5, 3.0, 5.0), "music_on": (0.5, 0.6, 0.7), "music
              "music_hold_s": (1.0, 2.0), "no_music_hold_s": (6.0, 8.0)}
 
 
-def gate_settings() -> list[dict[str, float]]:
-    keys = list(GATE_GRID)
-    out = [{}]
-    for k in keys:
-        out = [{**o, k: v} for o in out for v in GATE_GRID[k]]
+def gate_settings(grid: dict[str, tuple[float, ...]] = GATE_GRID) -> list[dict[str, float]]:
+    out: list[dict[str, float]] = [{}]
+    for k, values in grid.items():
+        out = [{**o, k: v} for o in out for v in values]
     return [o for o in out if o["music_off"] <= o["music_on"]]
 
 

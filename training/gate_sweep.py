@@ -11,15 +11,14 @@ of ``summary``'s "not-music publishing a genre", and "music called no music" equ
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from genred.dsp.music_gate import MusicGate
 
-from .detector_eval import ClipScore, load_scores
-from .detector_run import TARGETS
+from .detector_eval import ClipScore, load_scores, window_scores
+from .detector_run import TARGETS, gate_settings
 
 WIDE_GRID = {"music_tau_s": (0.5, 1.0, 1.5, 3.0), "music_on": (0.3, 0.4, 0.5, 0.6),
              "music_off": (0.05, 0.1, 0.2, 0.3), "music_hold_s": (0.0, 1.0, 2.0),
@@ -50,16 +49,11 @@ def worst_ratio(errors: dict[str, float]) -> float:
     return max(e / target[k.split("/")[1]] for k, e in errors.items())
 
 
-def settings(grid: dict[str, tuple[float, ...]]) -> list[dict[str, float]]:
-    rows = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
-    return [r for r in rows if r["music_off"] <= r["music_on"]]
-
-
 def sweep(folds: dict[str, list[ClipScore]], choose: Sequence[str], score: Sequence[str],
           fixed: dict[str, float]) -> str:
     pick = [s for f in choose for s in folds[f]]
     held = [s for f in score for s in folds[f]]
-    tried = sorted((worst_ratio(gate_errors(pick, g)), i, g) for i, g in enumerate(settings(WIDE_GRID)))
+    tried = sorted((worst_ratio(gate_errors(pick, g)), i, g) for i, g in enumerate(gate_settings(WIDE_GRID)))
     best = tried[0][2]
     lines = [f"chosen on {'+'.join(choose)}, scored on {'+'.join(score)} ({len(tried)} settings)"]
     for name, gate in (("fixed", fixed), ("best", best)):
@@ -82,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     names = list(folds)
     half = len(names) // 2
     fixed = dict(zip(WIDE_GRID, args.gate, strict=True))
+    every = [s for sc in folds.values() for s in sc]
+    for variant in sorted({s.variant for s in every}):
+        raw = window_scores([s for s in every if s.variant == variant])
+        print(f"raw window error, {variant}, all folds: music {raw['music_window_error']:.3f}, "
+              f"not music {raw['not_music_window_error']:.3f}")
     print(sweep(folds, names[:half], names[half:], fixed))
     print(sweep(folds, names[half:], names[:half], fixed))
     return 0
