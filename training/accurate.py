@@ -140,7 +140,7 @@ def run(req: AccurateRequest) -> dict[str, Any]:
     emb = head_inputs(embed_dev(dev, items, teacher), req.head_features)
     del items
     labels = dev.labels
-    weight = feature_weights(req.head_features, req.tag_weight, emb.grid.shape[1] - 50)
+    weight = feature_weights(req.head_features, req.tag_weight)
 
     mix = (req.tag_mix, req.tag_c) if req.tag_mix else None
     cv = cross_validate(dev, emb, req.c, req.min_std, req.room_windows, weight, mix)
@@ -239,6 +239,7 @@ def write_cv_only(req: AccurateRequest, cv, dev, calibration: dict[str, Any]) ->
 def main(argv: list[str] | None = None) -> int:
     from genred.dsp.errors import GenredError
 
+    from .accurate_data import HEAD_FEATURES
     from .accurate_graph import QUANTISATIONS
 
     p = argparse.ArgumentParser(prog="python -m genred.training.accurate", description=__doc__.split("\n\n")[0])
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-std", type=float, default=DEFAULT_MIN_STD, help="features with a smaller std get no weight")
     p.add_argument("--no-room-windows", dest="room_windows", action="store_false",
                    help="fit the head on the clean windows only (as teacher_probe does)")
-    p.add_argument("--head-features", choices=("pooled", "pooled+tags"), default="pooled",
+    p.add_argument("--head-features", choices=HEAD_FEATURES, default="pooled",
                    help="what the head reads: the 1506 pooled features, or those and MSD_musicnn's 50 tag logits")
     p.add_argument("--tag-weight", type=float, default=1.0,
                    help="the tag logits' weight after standardisation (k > 1: a prior toward the teacher's own tags)")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .accurate_data import DevData, Embeddings
+from .accurate_data import N_TAGS, DevData, Embeddings
 from .teacher import Head, fit_head
 from .train import EvalSet, item_subset, track_scores
 
@@ -37,7 +37,7 @@ def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min
     room copies' windows (the device's hop), as one track with the clean ones.
     ``tag_mix`` = (alpha, C of the tag-led head): the logits of a head on the pooled
     features alone (C = ``c``) and of one on pooled + tags (``feature_weight``), mixed
-    (1 - alpha) : alpha, as one Head (``emb`` then holds the 50 tags last)."""
+    (1 - alpha) : alpha, as one Head (``emb`` then holds the N_TAGS tags last)."""
     keys = np.array(dev.keys)
     mask = np.isin(keys[emb.grid_track], list(train_keys))
     x, track = emb.grid[mask], emb.grid_track[mask]
@@ -49,7 +49,7 @@ def fold_head(dev: DevData, emb: Embeddings, train_keys: set[str], c: float, min
     if tag_mix is None:
         return fit_head(x, y, track, len(dev.labels), c, min_std, feature_weight)
     alpha, tag_c = tag_mix
-    pooled = fit_head(x[:, :-50], y, track, len(dev.labels), c, min_std)
+    pooled = fit_head(x[:, :-N_TAGS], y, track, len(dev.labels), c, min_std)
     tagged = fit_head(x, y, track, len(dev.labels), tag_c, min_std, feature_weight)
     return mix_heads(pooled, tagged, alpha)
 

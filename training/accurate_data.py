@@ -22,7 +22,7 @@ from .augment import RoomParams
 from .steps import build_eval_set, build_items
 from .cv import CvPlan, dev_plan
 from .features import FeatureExtractor, teacher_cache_dir
-from .teacher import Teacher, typical_offset_db
+from .teacher import EMBEDDING_DIM, Teacher, typical_offset_db
 from .train import EvalSet
 
 _LOG = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def embed_dev(dev: DevData, items: list, teacher: Teacher) -> Embeddings:
 
 
 HEAD_FEATURES = ("pooled", "pooled+tags")
+N_TAGS = 50  # MSD_musicnn's tag logits, after the pooled features when the head reads them
 
 
 def head_inputs(emb: Embeddings, features: str) -> Embeddings:
@@ -108,9 +109,9 @@ def head_inputs(emb: Embeddings, features: str) -> Embeddings:
     return Embeddings(add(emb.grid), emb.grid_track, add(emb.clean), add(emb.room))
 
 
-def feature_weights(features: str, tag_weight: float, n_pooled: int) -> np.ndarray | None:
+def feature_weights(features: str, tag_weight: float) -> np.ndarray | None:
     """`fit_head`'s feature weights: the tags count ``tag_weight`` times (a prior toward
     the teacher's own genre tags where GTZAN's examples are few)."""
     if features == "pooled" or tag_weight == 1.0:
         return None
-    return np.r_[np.ones(n_pooled), np.full(50, tag_weight)]
+    return np.r_[np.ones(EMBEDDING_DIM), np.full(N_TAGS, tag_weight)]
