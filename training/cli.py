@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="label a room copy's window by the teacher's view of the clean audio (clean) or of the copy (own)")
     p.add_argument("--teacher-temperature", type=float, default=d.teacher_temperature,
                    help="softens the teacher's soft labels (> 1: more weight on its second choices)")
+    p.add_argument("--pool", type=Path, default=None,
+                   help="a folder of unlabelled music the student imitates the teacher on (make pool fills .cache/pool; "
+                        "any music library works); needs --teacher")
+    p.add_argument("--pool-share", type=float, default=0.25, help="share of the train windows drawn from --pool")
     p.add_argument("--ema", type=float, default=d.ema_decay,
                    help="decay of the moving average of the weights that is scored and kept (0: off)")
     p.add_argument("--ensemble", type=int, default=d.ensemble,
@@ -82,6 +86,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--mixup must be in [0, 1], not {args.mixup}")
     if not 0.0 <= args.warp <= 1.0:
         parser.error(f"--warp must be in [0, 1], not {args.warp}")
+    if not 0.0 <= args.pool_share < 1.0:
+        parser.error(f"--pool-share must be in [0, 1), not {args.pool_share}")
+    if args.pool is not None and not args.teacher:
+        parser.error("--pool needs --teacher: the teacher's opinions are the pool's only labels")
 
 
 def setup_logging(verbose: bool) -> None:
@@ -97,7 +105,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
         teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
-        ensemble=args.ensemble, warp_p=args.warp,
+        ensemble=args.ensemble, warp_p=args.warp, pool_p=args.pool_share if args.pool is not None else 0.0,
     )
 
 
@@ -108,7 +116,7 @@ def request_from_args(args: argparse.Namespace):
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
         valid_fraction=args.valid_fraction, config=config_from_args(args), room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
-        teacher=args.teacher, teacher_hears=args.teacher_hears,
+        teacher=args.teacher, teacher_hears=args.teacher_hears, pool=args.pool,
     )
 
 

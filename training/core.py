@@ -41,6 +41,7 @@ from .steps import (
     export_step,
     features_step,
     fit_step,
+    pool_step,
     raw_outputs,
     smoothing_step,
 )
@@ -68,6 +69,7 @@ class TrainRequest:
     teacher_hop_frames: int = 31  # the grid of train windows the teacher labels (~0.5 s)
     teacher_c: float = 0.01  # inverse L2 strength of the head's logistic regression
     teacher_hears: str = "clean"  # "clean" or "own": what the teacher labels a room copy's window by
+    pool: Path | None = None  # a folder of unlabelled music, labelled by the teacher (unlabelled.pool_items)
     workers: int = 2
     # TensorFlow threads. 1: a seed reproduces the model bit for bit; more: faster, but
     # CPU kernels then sum in a timing-dependent order and runs drift apart.
@@ -129,9 +131,9 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
 
         teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
                                req.teacher_hop_frames, req.teacher_c, req.teacher_hears,
-                               cfg.teacher_temperature, cfg.teacher_weight)
+                               cfg.teacher_temperature, cfg.teacher_weight, pool=pool_step(req.pool, setup, req.room_copies))
         items = teacher.items
-    fitted = fit_step(items, feats.sets, len(labels), cfg, setup)
+    fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup)
     exported = export_step(fitted.model, items, labels, cfg, setup, req.name, req.representative_n)
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
     write_atomic(tflite_path, exported.tflite)

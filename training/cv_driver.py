@@ -55,7 +55,8 @@ def recipe(args) -> dict[str, Any]:
     """Everything that makes the folds' models what they are (a summary of folds trained
     with different recipes would be meaningless)."""
     return {"config": config_from_args(args).to_dict(), "room_copies": args.room_copies, "teacher": args.teacher,
-            "teacher_hears": args.teacher_hears if args.teacher else None}
+            "teacher_hears": args.teacher_hears if args.teacher else None,
+            **({"pool": str(args.pool)} if args.pool is not None else {})}
 
 
 def load_plan(args) -> tuple[Any, list, CvPlan, dict[str, Any]]:
@@ -103,7 +104,7 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
     from genred.dsp.bundle import bundle_paths
 
     from .export import write_atomic
-    from .steps import DataSplit, Setup, device_classifier, export_step, features_step, fit_step, raw_outputs
+    from .steps import DataSplit, Setup, device_classifier, export_step, features_step, fit_step, pool_step, raw_outputs
     from .train import set_determinism
 
     t0 = time.perf_counter()
@@ -121,9 +122,10 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
 
         teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
                                hears=args.teacher_hears, temperature=cfg.teacher_temperature,
-                               weight=cfg.teacher_weight, offset_db=dev_offset_db(tracks, labels, setup))
+                               weight=cfg.teacher_weight, offset_db=dev_offset_db(tracks, labels, setup),
+                               pool=pool_step(args.pool, setup, args.room_copies))
         items = teacher.items
-    fitted = fit_step(items, feats.sets, len(labels), cfg, setup, select=False)
+    fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup, select=False)
     exported = export_step(fitted.model, items, labels, cfg, setup, f"{args.name}-cv-fold{i}", 300)
     folder = args.out / f"fold_{i}"
     tflite_path, _ = bundle_paths(folder / "model.tflite")

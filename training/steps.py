@@ -75,6 +75,7 @@ class TeacherOutputs:
     items: tuple[TrainItem, ...]  # the train items with the teacher's soft labels
     scores: dict[str, dict[str, Any]]  # the teacher itself (float, with its head) on each scored set
     info: dict[str, Any]
+    pool: tuple[TrainItem, ...] = ()  # unlabelled items with the teacher's soft labels (train.UNLABELLED)
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,16 @@ def features_step(split: DataSplit, setup: Setup, room_copies: int,
         _LOG.warning("no train data for: %s (the model cannot learn them)", ", ".join(missing))
     return Features(tuple(items), {set_names[0]: clean, set_names[1]: room}, tuple(failed_train + failed_valid),
                     time.perf_counter() - t0)
+
+
+def pool_step(folder: Path | None, setup: Setup, room_copies: int) -> tuple[TrainItem, ...]:
+    """The unlabelled pool's items (none without a folder), for the teacher to label."""
+    if folder is None:
+        return ()
+    from .unlabelled import detector_cache_dir, pool_items
+
+    return tuple(pool_items(folder, setup.front_end, setup.window, setup.room, room_copies,
+                            detector_cache_dir(setup.cache_dir)))
 
 
 def fit_step(items: tuple[TrainItem, ...], sets: dict[str, EvalSet], n_labels: int, cfg: TrainConfig, setup: Setup,

@@ -146,7 +146,7 @@ def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, w
 
 def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelParams, window: WindowParams,
                  cache_dir: Path | None, hop_frames: int = 31, c: float = 0.01, hears: str = "clean",
-                 temperature: float = 1.0, weight: float = 1.0, offset_db: float | None = None):
+                 temperature: float = 1.0, weight: float = 1.0, offset_db: float | None = None, pool=()):
     """Embed the train windows (on the teacher's grid) with MSD_musicnn, fit a genre head
     on them, and return the items with the head's soft labels; score the teacher itself
     on the scored ``sets``.
@@ -157,7 +157,9 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
     through the room what the teacher hears without it. ``"own"``: every variant is
     embedded, the head fitted on all of them, and each window labelled by what the
     teacher makes of it. ``offset_db``: the teacher's input level; by default the median
-    of the clean train windows (a fixed one lets cross-validation folds share the cache)."""
+    of the clean train windows (a fixed one lets cross-validation folds share the cache).
+    ``pool``: unlabelled items (`unlabelled.pool_items`), labelled by the same head and
+    returned as the outputs' ``pool``; they play no part in fitting it."""
     import time
     from dataclasses import replace
 
@@ -169,20 +171,27 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
     offset = typical_offset_db([it.variants[0] for it in items], front_end, window) if offset_db is None else offset_db
     teacher = Teacher(front_end, window, offset, cache_dir)
     own = hears == "own"
-    embs = [[teacher.embed_frames(f, hop_frames, f"{it.track.genre}__{it.track.stem}__v{v}")
-             for v, f in enumerate(it.variants if own else it.variants[:1])] for it in items]
+
+    def embed(it) -> list[np.ndarray]:
+        name = f"{it.track.genre}__{it.track.stem}".replace("/", "__")
+        return [teacher.embed_frames(f, hop_frames, f"{name}__v{v}") for v, f in enumerate(it.variants if own else it.variants[:1])]
+
+    embs = [embed(it) for it in items]
     emb = np.concatenate([e for es in embs for e in es])
     y = np.concatenate([np.full(len(e), it.label) for it, es in zip(items, embs, strict=True) for e in es])
     track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
     head = fit_head(emb, y, track, len(labels), c=c)
-    labelled = []
-    for it, es in zip(items, embs, strict=True):
+
+    def label(it, es: list[np.ndarray]):
         soft = [head.probs(e, temperature) for e in es]
         if not own:
             if any(f.shape != it.variants[0].shape for f in it.variants):
                 raise DatasetError(f"{it.track.key}: a room copy is not as long as the clean audio")
             soft = soft * len(it.variants)
-        labelled.append(replace(it, soft=soft, grid_hop=hop_frames))
+        return replace(it, soft=soft, grid_hop=hop_frames)
+
+    labelled = [label(it, es) for it, es in zip(items, embs, strict=True)]
+    pool_labelled = tuple(label(it, embed(it)) for it in pool)
     scores = {name: track_scores(head.probs(teacher.embed_cached(ev.x, name)), ev, len(labels)) for name, ev in sets.items()}
     _LOG.info("teacher (MSD_musicnn + head): %s (%.0f s)", " | ".join(
         f"{name} track acc {s['track_accuracy']:.3f} macro {s['track_macro_recall']:.3f}" for name, s in scores.items()),
@@ -196,5 +205,7 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
         "train_windows": int(len(emb)),
         "soft_label_weight": weight,
         "soft_label_temperature": temperature,
+        "pool_items": len(pool_labelled),
+        "pool_windows": int(sum(len(it.soft[0]) for it in pool_labelled)),
     }
-    return TeacherOutputs(tuple(labelled), scores, info)
+    return TeacherOutputs(tuple(labelled), scores, info, pool_labelled)

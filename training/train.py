@@ -22,6 +22,10 @@ track. Each training window is drawn by
    padded after its first seconds. With a teacher, windows start within half a grid
    step of a window the teacher labelled (and crops lie inside it), and take its label.
 
+With unlabelled items (a pool of music, `UNLABELLED`), a share ``pool_p`` of the windows
+comes from them instead, the item drawn by its weight, the target the teacher's soft
+label alone: the student imitates the teacher on music that has no genre label.
+
 then level-normalised with the device's rule, and SpecAugment-masked. Optional mixup
 between two drawn windows.
 """
@@ -73,6 +77,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     teacher_weight: float = 1.0  # share of the teacher's soft label in the target (with a teacher)
     teacher_temperature: float = 1.0  # > 1 softens the teacher's soft labels (Hinton et al. 2015)
+    pool_p: float = 0.0  # share of windows drawn from unlabelled items (a pool), with the teacher's label
     # Exponential moving average of the weights, per step (0 = off): what is scored and
     # kept. Single epochs' weights swing by 10-20 points of valid accuracy.
     ema_decay: float = 0.995
@@ -86,10 +91,13 @@ class TrainConfig:
         return d
 
 
+UNLABELLED = -1  # a TrainItem's label when it has none: only the teacher's soft labels say what it is
+
+
 @dataclass
 class TrainItem:
     track: Track
-    label: int
+    label: int  # index into the labels, or UNLABELLED
     kind: str  # "full" or "excerpt"
     variants: list[np.ndarray]  # log-mel frames; [0] clean, [1:] room copies
     weight: float
@@ -131,7 +139,12 @@ class WindowSampler:
         self.front_end = front_end
         self.window = window
         self.by_label: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        for label in sorted({it.label for it in items}):
+        pool = [i for i, it in enumerate(items) if it.label == UNLABELLED]
+        if any(items[i].soft is None for i in pool):
+            raise ValueError("an unlabelled train item needs the teacher's soft labels")
+        pool_w = np.array([items[i].weight for i in pool], dtype=np.float64)
+        self.pool = (np.array(pool, dtype=np.int64), pool_w / pool_w.sum() if pool else pool_w)
+        for label in sorted({it.label for it in items} - {UNLABELLED}):
             idx = np.array([i for i, it in enumerate(items) if it.label == label])
             w = np.array([items[i].weight for i in idx], dtype=np.float64)
             self.by_label[label] = (idx, w / w.sum())
@@ -147,8 +160,12 @@ class WindowSampler:
     def draw_raw(self, rng: np.random.Generator) -> tuple[np.ndarray, int, np.ndarray | None]:
         """One un-normalised window (frames, mels), its label, and the teacher's soft label."""
         cfg, wf = self.cfg, self.window.window_frames
-        label = int(self.labels_present[rng.integers(len(self.labels_present))])
-        idx, p = self.by_label[label]
+        if cfg.pool_p > 0 and len(self.pool[0]) and rng.uniform() < cfg.pool_p:
+            idx, p = self.pool
+            label = UNLABELLED
+        else:
+            label = int(self.labels_present[rng.integers(len(self.labels_present))])
+            idx, p = self.by_label[label]
         item = self.items[int(idx[rng.choice(len(idx), p=p)])]
         if len(item.variants) == 1 or rng.uniform() < cfg.p_clean:
             v = 0
@@ -189,8 +206,11 @@ class WindowSampler:
             raws = [warp(r, rng) if rng.uniform() < cfg.warp_p else r for r in raws]
         x, _ = normalise_batch(np.stack(raws), self.front_end, self.window)
         y = np.zeros((cfg.batch_size, self.n_classes), dtype=np.float32)
-        y[np.arange(cfg.batch_size), labels] = 1.0
-        for i, soft in enumerate(softs):
+        for i, (label, soft) in enumerate(zip(labels, softs, strict=True)):
+            if label == UNLABELLED:
+                y[i] = soft
+                continue
+            y[i, label] = 1.0
             if soft is not None:
                 y[i] = (1.0 - cfg.teacher_weight) * y[i] + cfg.teacher_weight * soft
         for i in range(cfg.batch_size):
