@@ -511,7 +511,8 @@ def test_teacher_windows_stay_near_what_the_teacher_labelled():
     window the teacher labelled (or is a padded crop inside it); an excerpt's start
     varies. Frames carry their own index so each drawn window shows where it came from."""
     from genred.training.dataset import Track
-    from genred.training.train import TrainConfig, TrainItem, WindowSampler
+    from genred.training.sampler import TrainItem, WindowSampler
+    from genred.training.train import TrainConfig
 
     fe, win = LogMelParams(), WindowParams()
     wf, hop = win.window_frames, 31
@@ -527,7 +528,7 @@ def test_teacher_windows_stay_near_what_the_teacher_labelled():
     rng = np.random.default_rng(0)
     offsets, crops, excerpt_starts = [], 0, set()
     for _ in range(600):
-        x, label, s = sampler.draw_raw(rng)
+        x, label, s, _ = sampler.draw_raw(rng)
         idx = x[:, 0].astype(int)
         if label == 1:
             excerpt_starts.add(int(idx[0]))

@@ -13,7 +13,8 @@ from signals import music_like
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.training.augment import RoomParams
 from genred.training.dataset import Track
-from genred.training.train import UNLABELLED, TrainConfig, TrainItem, WindowSampler
+from genred.training.sampler import UNLABELLED, TrainItem, WindowSampler
+from genred.training.train import TrainConfig
 from genred.training.unlabelled import POOL_GENRE, pool_items
 
 FE, WIN = LogMelParams(), WindowParams()
@@ -122,7 +123,7 @@ def test_the_teacher_labels_the_pool_with_the_head_it_fits_on_the_labelled_track
     pool = [TrainItem(Track(POOL_GENRE, "pool/x/y.ogg"), UNLABELLED, "full", [frames(7), frames(8)], 0.5)]
     common = dict(sets={}, labels=("a", "b"), front_end=FE, window=WIN, cache_dir=None, offset_db=60.0)
     plain = teacher_step(labelled, **common)
-    with_pool = teacher_step(labelled, **common, pool=pool)
+    with_pool = teacher_step(labelled, **common, pool=pool, tags=True)
     for a, b in zip(plain.items, with_pool.items, strict=True):
         np.testing.assert_array_equal(a.soft[0], b.soft[0])  # the pool fits nothing
     (got,) = with_pool.pool
@@ -133,6 +134,13 @@ def test_the_teacher_labels_the_pool_with_the_head_it_fits_on_the_labelled_track
     np.testing.assert_array_equal(got.soft[0], got.soft[1])  # the room copy gets the clean audio's opinion
     assert with_pool.info["pool_items"] == 1 and with_pool.info["pool_windows"] == n_grid
     assert plain.pool == () and plain.info["pool_items"] == 0
+    # Asked for them, every item carries the teacher's 50 tag probabilities on the same grid.
+    assert plain.items[0].tags is None
+    for it in (*with_pool.items, got):
+        assert len(it.tags) == len(it.variants) and it.tags[0].shape == (len(it.soft[0]), 50)
+        assert 0.0 < it.tags[0].min() and it.tags[0].max() < 1.0
+        np.testing.assert_array_equal(it.tags[0], it.tags[-1])
+    assert not np.allclose(with_pool.items[0].tags[0].mean(axis=0), got.tags[0].mean(axis=0))
 
 
 def test_the_cli_refuses_a_pool_without_the_teacher(tmp_path, capsys):
@@ -151,3 +159,45 @@ def test_the_cli_refuses_a_pool_without_the_teacher(tmp_path, capsys):
     assert config_from_args(args).pool_p == 0.4
     args = parser.parse_args(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--teacher"])
     assert config_from_args(args).pool_p == 0.0  # no pool, no share
+
+
+def _tagged(value: float, item: TrainItem) -> TrainItem:
+    from dataclasses import replace
+
+    n_grid = (item.variants[0].shape[0] - WIN.window_frames) // 31 + 1
+    soft = np.full((n_grid, 3), 1 / 3, np.float32) if item.soft is None else item.soft[0]
+    return replace(item, soft=[soft], grid_hop=31, tags=[np.full((n_grid, 4), value, np.float32)])
+
+
+def test_with_a_tag_weight_each_window_brings_the_teachers_tags_of_its_own_item():
+    labelled, pool = _items(np.array([0.1, 0.2, 0.7], np.float32))
+    values = (0.1, 0.3, 0.5, 0.9)  # labels a, b, c, then the pool
+    items = [_tagged(v, it) for v, it in zip(values, labelled + pool, strict=True)]
+    cfg = TrainConfig(pool_p=0.25, teacher_weight=0.0, specaug_p=0.0, tag_weight=0.5)
+    x, y = WindowSampler(items, 3, cfg, FE, WIN).batch(0, 0)
+    genre, tags = y["genre_logits"], y["tag_logits"]
+    assert tags.shape == (cfg.batch_size, 4) and genre.shape == (cfg.batch_size, 3)
+    for g, t in zip(genre, tags, strict=True):
+        want = values[int(np.argmax(g))] if g.max() == 1.0 else values[3]
+        np.testing.assert_allclose(t, want)
+    assert {round(float(t[0]), 3) for t in tags} == set(values)
+    no_tags = WindowSampler(items, 3, TrainConfig(pool_p=0.25, teacher_weight=0.0, specaug_p=0.0), FE, WIN).batch(0, 0)
+    np.testing.assert_array_equal(no_tags[1], genre)  # the tags change no genre target
+
+
+def test_tag_distillation_trains_the_shared_layers_and_keeps_the_genre_model():
+    from dataclasses import replace
+
+    from genred.training.models import ModelSpec
+    from genred.training.train import train
+
+    labelled, pool = _items(np.array([0.1, 0.2, 0.7], np.float32))
+    items = [_tagged(v, it) for v, it in zip((0.1, 0.3, 0.5, 0.9), labelled + pool, strict=True)]
+    base = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, model=ModelSpec(name="tiny"), pool_p=0.25, ema_decay=0.0)
+    plain = train(items, None, None, 3, base, FE, WIN)
+    tagged = train(items, None, None, 3, replace(base, tag_weight=1.0), FE, WIN)
+    assert tagged.model.output.shape[-1] == 3 and len(tagged.model.outputs) == 1  # what exports: genres only
+    assert [w.shape for w in tagged.model.get_weights()] == [w.shape for w in plain.model.get_weights()]
+    conv = [w for w in tagged.model.weights if "conv0" in w.path][0]
+    conv_plain = [w for w in plain.model.weights if "conv0" in w.path][0]
+    assert not np.allclose(np.asarray(conv), np.asarray(conv_plain))  # the tags moved the shared layers

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a folder of unlabelled music the student imitates the teacher on (make pool fills .cache/pool; "
                         "any music library works); needs --teacher")
     p.add_argument("--pool-share", type=float, default=0.25, help="share of the train windows drawn from --pool")
+    p.add_argument("--tag-weight", type=float, default=d.tag_weight,
+                   help="weight of a training-only output that learns the teacher's 50 MSD tags (0: none); needs --teacher")
     p.add_argument("--ema", type=float, default=d.ema_decay,
                    help="decay of the moving average of the weights that is scored and kept (0: off)")
     p.add_argument("--ensemble", type=int, default=d.ensemble,
@@ -88,6 +90,10 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error(f"--warp must be in [0, 1], not {args.warp}")
     if not 0.0 <= args.pool_share < 1.0:
         parser.error(f"--pool-share must be in [0, 1), not {args.pool_share}")
+    if not args.tag_weight >= 0:
+        parser.error(f"--tag-weight must be >= 0, not {args.tag_weight}")
+    if args.tag_weight > 0 and not args.teacher:
+        parser.error("--tag-weight needs --teacher: the tags are the teacher's")
     if args.pool is not None and not args.teacher:
         parser.error("--pool needs --teacher: the teacher's opinions are the pool's only labels")
 
@@ -106,6 +112,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         learning_rate=args.lr, patience=args.patience, mixup_p=args.mixup, model=ModelSpec(name=args.arch),
         teacher_weight=args.teacher_weight, teacher_temperature=args.teacher_temperature, ema_decay=args.ema,
         ensemble=args.ensemble, warp_p=args.warp, pool_p=args.pool_share if args.pool is not None else 0.0,
+        tag_weight=args.tag_weight,
     )
 
 

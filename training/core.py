@@ -131,7 +131,8 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
 
         teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
                                req.teacher_hop_frames, req.teacher_c, req.teacher_hears,
-                               cfg.teacher_temperature, cfg.teacher_weight, pool=pool_step(req.pool, setup, req.room_copies))
+                               cfg.teacher_temperature, cfg.teacher_weight, pool=pool_step(req.pool, setup, req.room_copies),
+                               tags=cfg.tag_weight > 0)
         items = teacher.items
     fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup)
     exported = export_step(fitted.model, items, labels, cfg, setup, req.name, req.representative_n)

@@ -123,7 +123,7 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
         teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
                                hears=args.teacher_hears, temperature=cfg.teacher_temperature,
                                weight=cfg.teacher_weight, offset_db=dev_offset_db(tracks, labels, setup),
-                               pool=pool_step(args.pool, setup, args.room_copies))
+                               pool=pool_step(args.pool, setup, args.room_copies), tags=cfg.tag_weight > 0)
         items = teacher.items
     fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup, select=False)
     exported = export_step(fitted.model, items, labels, cfg, setup, f"{args.name}-cv-fold{i}", 300)

@@ -22,7 +22,7 @@ from genred.dsp.windows import pad_frames
 from .augment import spec_augment
 from .detector_data import MUSIC, NOT_MUSIC, Clip
 from .features import normalise_batch
-from .train import track_weight
+from .sampler import track_weight
 
 _LOG = logging.getLogger(__name__)
 

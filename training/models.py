@@ -45,6 +45,10 @@ ATTENTION_HEAD = frozenset({"medium_att", "wide_ds_att"})
 SEPARABLE = frozenset({"wide_ds_att"})
 
 
+GENRE_OUTPUT = "genre_logits"  # the layer (and output) the device runs
+TAG_OUTPUT = "tag_logits"  # the training-only output of `with_tag_head`
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     name: str = "small"
@@ -74,7 +78,7 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
         x = layers.MaxPooling2D(pool_size=pool, name=f"pool{i}")(x)
     if spec.name in FLATTEN_HEAD:
         x = layers.Flatten(name="flatten")(x)
-        out = layers.Dense(n_classes, kernel_regularizer=reg, name="genre_logits")(x)
+        out = layers.Dense(n_classes, kernel_regularizer=reg, name=GENRE_OUTPUT)(x)
         return keras.Model(inp, out, name=f"genred_{spec.name}")
     # (time, freq, ch): max over what is left of frequency, then pool over time.
     freq_left = x.shape[2]
@@ -88,5 +92,17 @@ def build_model(spec: ModelSpec, window_frames: int, n_mels: int, n_classes: int
         summary = layers.GlobalAveragePooling1D(name="time_mean")(x)
     x = layers.Concatenate(name="time_pool")([summary, layers.GlobalMaxPooling1D(name="time_max")(x)])
     x = layers.Dropout(spec.dropout, name="dropout")(x)
-    out = layers.Dense(n_classes, kernel_regularizer=reg, name="genre_logits")(x)
+    out = layers.Dense(n_classes, kernel_regularizer=reg, name=GENRE_OUTPUT)(x)
     return keras.Model(inp, out, name=f"genred_{spec.name}")
+
+
+def with_tag_head(model, n_tags: int):
+    """``model`` and a second output, ``n_tags`` logits from the same features its genre
+    logits read (after dropout): a training model whose layers ``model`` shares, so what
+    it learns from the teacher's tags is in ``model``, which exports without the tags."""
+    import keras
+    from keras import layers
+
+    features = model.get_layer(GENRE_OUTPUT).input
+    tags = layers.Dense(n_tags, name=TAG_OUTPUT)(features)
+    return keras.Model(model.input, {GENRE_OUTPUT: model.output, TAG_OUTPUT: tags}, name=f"{model.name}_tags")

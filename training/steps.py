@@ -30,7 +30,8 @@ from .dataset import DatasetError, Track, _stable_int
 from .export import convert_int8, tensor_specs
 from .features import DEFAULT_CACHE_DIR, FeatureExtractor, teacher_cache_dir, windows_from_frames
 from .smoothing_fit import Stream, fit_smoothing
-from .train import EvalSet, TrainConfig, TrainItem, TrainResult, representative_windows, track_scores, track_weight
+from .sampler import TrainItem, track_weight
+from .train import EvalSet, TrainConfig, TrainResult, representative_windows, track_scores
 
 _LOG = logging.getLogger(__name__)
 

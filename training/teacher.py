@@ -138,6 +138,13 @@ class Teacher:
             windows_from_frames(frames, self.front_end, self.window, hop_frames).x))
 
 
+def tag_probabilities(emb: np.ndarray, weights: dict[str, np.ndarray]) -> np.ndarray:
+    """MSD_musicnn's 50 tag probabilities (sigmoid of its logits) from pooled features."""
+    from .musicnn import tags_from_pooled
+
+    return (1.0 / (1.0 + np.exp(-tags_from_pooled(emb, weights).astype(np.float64)))).astype(np.float32)
+
+
 def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, window: WindowParams) -> float:
     """The median level of the clean train windows (dB of mel power): the teacher's loudness."""
     levels = [window_level_db(w.frames, front_end) for f in clean_frames for w in cut_windows(f, window)]
@@ -146,7 +153,8 @@ def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, w
 
 def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelParams, window: WindowParams,
                  cache_dir: Path | None, hop_frames: int = 31, c: float = 0.01, hears: str = "clean",
-                 temperature: float = 1.0, weight: float = 1.0, offset_db: float | None = None, pool=()):
+                 temperature: float = 1.0, weight: float = 1.0, offset_db: float | None = None, pool=(),
+                 tags: bool = False):
     """Embed the train windows (on the teacher's grid) with MSD_musicnn, fit a genre head
     on them, and return the items with the head's soft labels; score the teacher itself
     on the scored ``sets``.
@@ -159,7 +167,9 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
     teacher makes of it. ``offset_db``: the teacher's input level; by default the median
     of the clean train windows (a fixed one lets cross-validation folds share the cache).
     ``pool``: unlabelled items (`unlabelled.pool_items`), labelled by the same head and
-    returned as the outputs' ``pool``; they play no part in fitting it."""
+    returned as the outputs' ``pool``; they play no part in fitting it. ``tags``: every
+    item also gets the teacher's 50 MSD tag probabilities on the same grid (``TrainItem.tags``),
+    for a student that learns the teacher's representation, not only its genre head."""
     import time
     from dataclasses import replace
 
@@ -182,13 +192,21 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
     track = np.concatenate([np.full(len(e), i) for i, es in enumerate(embs) for e in es])
     head = fit_head(emb, y, track, len(labels), c=c)
 
+    tag_weights = None
+    if tags:
+        from .musicnn import checkpoint_dir, read_weights
+
+        tag_weights = read_weights(checkpoint_dir())
+
     def label(it, es: list[np.ndarray]):
         soft = [head.probs(e, temperature) for e in es]
+        tag_probs = None if tag_weights is None else [tag_probabilities(e, tag_weights) for e in es]
         if not own:
             if any(f.shape != it.variants[0].shape for f in it.variants):
                 raise DatasetError(f"{it.track.key}: a room copy is not as long as the clean audio")
             soft = soft * len(it.variants)
-        return replace(it, soft=soft, grid_hop=hop_frames)
+            tag_probs = None if tag_probs is None else tag_probs * len(it.variants)
+        return replace(it, soft=soft, grid_hop=hop_frames, tags=tag_probs)
 
     labelled = [label(it, es) for it, es in zip(items, embs, strict=True)]
     pool_labelled = tuple(label(it, embed(it)) for it in pool)
@@ -205,6 +223,7 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
         "train_windows": int(len(emb)),
         "soft_label_weight": weight,
         "soft_label_temperature": temperature,
+        "tags": tags,
         "pool_items": len(pool_labelled),
         "pool_windows": int(sum(len(it.soft[0]) for it in pool_labelled)),
     }

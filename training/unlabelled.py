@@ -20,7 +20,7 @@ from genred.dsp.params import LogMelParams, WindowParams
 
 from .augment import RoomParams
 from .dataset import DatasetError, Track
-from .train import UNLABELLED, TrainItem
+from .sampler import UNLABELLED, TrainItem
 
 _LOG = logging.getLogger(__name__)
 
