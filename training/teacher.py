@@ -226,5 +226,8 @@ def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelPa
         "tags": tags,
         "pool_items": len(pool_labelled),
         "pool_windows": int(sum(len(it.soft[0]) for it in pool_labelled)),
+        # What the teacher makes of the pool: its mean probability per label over the pool's windows.
+        "pool_label_means": {lab: round(float(m), 3) for lab, m in zip(labels, np.concatenate(
+            [it.soft[0] for it in pool_labelled]).mean(axis=0), strict=True)} if pool_labelled else {},
     }
     return TeacherOutputs(tuple(labelled), scores, info, pool_labelled)
