@@ -240,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     from genred.dsp.errors import GenredError
 
     from .accurate_data import HEAD_FEATURES
+    from .command import run_command, setup_logging
     from .accurate_graph import QUANTISATIONS
 
     p = argparse.ArgumentParser(prog="python -m genred.training.accurate", description=__doc__.split("\n\n")[0])
@@ -266,18 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads for the teacher's embeddings")
     args = p.parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    setup_logging()
     cache = None if str(args.cache) == "none" else args.cache
     req = AccurateRequest(args.data, args.out, args.quantisation, args.c, args.min_std, args.room_windows, args.folds,
                           args.seed, cache, args.workers, args.threads, args.head_features, args.tag_weight, args.cv_only, args.tag_mix, args.tag_c)
-    try:
-        run(req)
-    except (GenredError, ValueError) as exc:
-        _LOG.error("%s", exc)
-        return 2
-    return 0
+    return run_command("accurate", lambda: run(req), errors=(GenredError, ValueError))
 
 
 if __name__ == "__main__":

@@ -552,18 +552,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .command import run_command, setup_logging
+
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S",
-                            stream=sys.stderr)
-    try:
-        run(args)
-    except GenredError as exc:
-        if args.debug:
-            raise
-        _LOG.error("genred baselines: %s", exc)
-        return 2
-    return 0
+    setup_logging()
+    return run_command("baselines", lambda: run(args), args.debug)
 
 
 if __name__ == "__main__":

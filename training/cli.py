@@ -6,11 +6,10 @@ import argparse
 import dataclasses
 import logging
 import os
-import sys
 from pathlib import Path
 
-from genred.dsp.errors import GenredError
 
+from .command import run_command, setup_logging
 from .features import DEFAULT_CACHE_DIR
 from .models import ARCHITECTURES, ModelSpec
 from .train import TrainConfig
@@ -98,14 +97,6 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--pool needs --teacher: the teacher's opinions are the pool's only labels")
 
 
-def setup_logging(verbose: bool) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                            format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr)
-    # TensorFlow's C++ start-up chatter is not ours to show.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     return dataclasses.replace(
         TrainConfig(), seed=args.seed, epochs=args.epochs, steps_per_epoch=args.steps, batch_size=args.batch_size,
@@ -134,15 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     from .core import run_training
 
-    req = request_from_args(args)
-    try:
-        metrics = run_training(req)
-    except GenredError as exc:
-        if args.debug:
-            raise
-        _LOG.error("genred train: %s", exc)
-        return 2
-    v = metrics["valid"]["int8"]
-    _LOG.info("valid (int8): track accuracy %.1f %%, track macro recall %.1f %%, window accuracy %.1f %%",
-              100 * v["track_accuracy"], 100 * v["track_macro_recall"], 100 * v["window_accuracy"])
-    return 0
+    def run() -> None:
+        v = run_training(request_from_args(args))["valid"]["int8"]
+        _LOG.info("valid (int8): track accuracy %.1f %%, track macro recall %.1f %%, window accuracy %.1f %%",
+                  100 * v["track_accuracy"], 100 * v["track_macro_recall"], 100 * v["window_accuracy"])
+
+    return run_command("train", run, args.debug)

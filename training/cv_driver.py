@@ -26,7 +26,8 @@ import numpy as np
 
 from genred.dsp.errors import GenredError
 
-from .cli import build_parser, check_args, config_from_args, setup_logging
+from .cli import build_parser, check_args, config_from_args
+from .command import run_command, setup_logging
 from .cv import DEFAULT_FOLDS, CvPlan, default_lists, dev_plan
 
 _LOG = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fold and args.summarise:
         parser.error("give --fold or --summarise, not both")
     setup_logging(args.verbose)
-    try:
+
+    def run() -> None:
         index, tracks, plan, desc = load_plan(args)
         check_plan(args.out, desc)
         if not args.summarise:
@@ -175,12 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             from .cv_summary import summarise
 
             summarise(args.out, index, tracks, plan, desc)
-    except GenredError as exc:
-        if args.debug:
-            raise
-        _LOG.error("genred cv: %s", exc)
-        return 2
-    return 0
+
+    return run_command("cv", run, args.debug)
 
 
 if __name__ == "__main__":

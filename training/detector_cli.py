@@ -53,21 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        from .detector_run import run
+    from .command import run_command, setup_logging
+    from .detector_run import run
 
-        run(args)
-    except GenredError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:
-        if args.debug:
-            raise
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    args = build_parser().parse_args(argv)
+    setup_logging(args.debug)
+    return run_command("detector", lambda: run(args), args.debug, errors=(GenredError, OSError, ValueError))
 
 
 if __name__ == "__main__":

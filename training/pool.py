@@ -139,12 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                                 description="Files, hours, formats and disk use per source of a folder of music.")
     p.add_argument("folder", type=Path)
     args = p.parse_args(argv)
-    try:
-        print(format_summary(summarize(index_pool(args.folder))))
-    except GenredError as exc:
-        _LOG.error("genred pool: %s", exc)
-        return 2
-    return 0
+    from .command import run_command
+
+    return run_command("pool", lambda: print(format_summary(summarize(index_pool(args.folder)))))
 
 
 if __name__ == "__main__":

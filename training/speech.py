@@ -257,13 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             rows = list(csv.DictReader(f, delimiter="\t"))
         _LOG.info("speech: %s is already made (delete it to make it again)\n%s", args.out, summary(rows))
         return 0
-    try:
-        rows = make_speech(args.out, args.seconds, args.seed, args.workers)
-    except GenredError as exc:
-        _LOG.error("genred speech: %s", exc)
-        return 2
-    _LOG.info("%s", summary(rows))
-    return 0
+    from .command import run_command
+
+    return run_command("speech", lambda: _LOG.info("%s", summary(make_speech(args.out, args.seconds, args.seed, args.workers))))
 
 
 if __name__ == "__main__":
