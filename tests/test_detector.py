@@ -176,7 +176,7 @@ def test_stream_scores_count_what_the_smoother_publishes():
     from genred.training.detector_eval import stream_scores
 
     params = SmootherParams(confidence_floor=0.3)
-    scores = [_score("talk", 0, 0.05), _score("song", 1, 0.95), _score("quiet", 0, 0.9, level=-70.0)]
+    scores = [_score("talk", 0, 0.05), _score("song", 1, 0.95), _score("quiet", 0, 0.9, level=-90.0)]
     r = stream_scores(scores, params, GTZAN_LABELS)
     assert r["not_music_publishing_genre"] == 0.0 and r["music_publishing_no_music"] == 0.0
     assert r["windows"] == {"not_music": 20, "music": 20}  # the silent clip is the level gate's, not counted
@@ -404,7 +404,7 @@ def test_gate_sweep_counts_what_the_gate_alone_decides(tmp_path, capsys):
     talk = dataclasses.replace(talk, p_music=np.r_[np.full(10, 0.1), np.full(10, 0.95)].astype(np.float32))
     song = _score("song", 1, 0.9, n=20)
     quiet = _score("quiet", 1, 0.9, n=20)
-    quiet = dataclasses.replace(quiet, level_db=np.r_[np.full(5, -70.0), np.full(15, -20.0)].astype(np.float32))
+    quiet = dataclasses.replace(quiet, level_db=np.r_[np.full(5, -90.0), np.full(15, -20.0)].astype(np.float32))
     errors = gate_errors([talk, song, quiet], shipped)
     # The smoothed P(music) crosses 0.5 one window after the talk turns, then must hold 1 s:
     # 8 of the talk's windows are called music; the songs are music throughout.

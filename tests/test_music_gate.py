@@ -18,7 +18,7 @@ LABELS = ("rock", "jazz", "classical")
 ROCK = np.array([0.8, 0.1, 0.1])
 TALK = np.array([0.1, 0.8, 0.1])  # what the genre model makes of speech (hiphop on the real one)
 SPEECH_P, MUSIC_P, TALK_OVER_P = 0.05, 0.95, 0.1
-LOUD_DB, QUIET_DB = -20.0, -70.0
+LOUD_DB, QUIET_DB = -20.0, -90.0
 
 
 def run(sm: Smoother, seq, hop_s: float = 1.0, t0_s: float = 0.0):

@@ -24,7 +24,7 @@ B = np.array([0.1, 0.8, 0.1])  # jazz
 B_LEAD = np.array([0.42, 0.55, 0.03])
 C_LEAD = np.array([0.42, 0.03, 0.55])  # the same for classical
 LOUD_DB = -20.0
-QUIET_DB = -70.0
+QUIET_DB = -90.0  # a quiet room: below the silence gate (-70)
 # Smoothing so fast that the smoothed probabilities equal the input (alpha == 1.0
 # for any hop >= 0.1 s): isolates the hysteresis logic from the EMA.
 RAW_EMA = dict(tau_s=1e-3)
@@ -245,6 +245,33 @@ def test_silence_threshold_is_strict_and_minus_inf_is_silence():
     assert sm.process(A, prm.silence_db, 1.0).status == "music"
     assert sm.process(A, prm.silence_db - 0.01, 2.0).status == "silence"
     assert sm.process(A, float("-inf"), 3.0).status == "silence"
+
+
+def test_the_default_gate_lets_quiet_music_through_and_keeps_microphone_noise_out():
+    """The brief: music at any level down to -40 dBFS, through a room. Music peaking at
+    -40 dBFS after the simulated room keeps nearly all its windows above the default gate;
+    the simulator's loudest microphone self-noise (-80 dBFS rms) stays below it."""
+    import dataclasses
+
+    from signals import music_like
+
+    from genred.dsp.params import LogMelParams, WindowParams
+    from genred.dsp.windows import cut_windows, window_level_db
+    from genred.training.augment import RoomParams, simulate_room
+    from genred.training.features import audio_frames
+
+    fe, win, gate = LogMelParams(), WindowParams(), SmootherParams().silence_db
+
+    def levels(x: np.ndarray) -> np.ndarray:
+        return np.array([window_level_db(w.frames, fe) for w in cut_windows(audio_frames(x.astype(np.float32), fe), win)])
+
+    quiet_room = dataclasses.replace(RoomParams(), gain_db=(-40.0, -40.0))
+    music = [simulate_room(music_like(12.0, fe.sample_rate_hz, seed=s), fe.sample_rate_hz, np.random.default_rng(s),
+                           quiet_room)[0] for s in range(4)]
+    heard = np.concatenate([levels(m) for m in music])
+    assert np.mean(heard >= gate) >= 0.95, np.percentile(heard, [1, 5, 50])
+    mic = np.random.default_rng(0).standard_normal(10 * fe.sample_rate_hz) * 10 ** (-80 / 20)
+    assert np.all(levels(mic) < gate)
 
 
 # --- uncertain -------------------------------------------------------------------

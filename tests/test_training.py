@@ -228,7 +228,7 @@ def test_smoothing_fit_counts_changes_of_the_genre_after_the_first():
     a, b, flat = [0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.34, 0.33, 0.33]
     # published: uncertain, a, a, silence, uncertain, a, b -> genres None a a None None a b
     probs = np.array([flat, a, a, a, flat, a, b])
-    level = np.array([-20.0, -20.0, -20.0, -70.0, -20.0, -20.0, -20.0])
+    level = np.array([-20.0, -20.0, -20.0, -90.0, -20.0, -20.0, -20.0])
     stream = Stream(probs, level, np.arange(7) + 3.0, 0, "s")
     got = run_stream(stream, labels, SmootherParams(tau_s=1e-3, switch_hold_s=0.0))
     # a -> None, None -> a, a -> b; not the first a, not silence -> uncertain (no genre either side)

@@ -52,10 +52,16 @@ def build_cv_parser():
     return p
 
 
+# TrainConfig fields added after cross-validation folders were written: left out of the
+# recipe at their off value, so that those folders still summarise (and match).
+LATER_FIELDS = {"pool_p": 0.0, "tag_weight": 0.0}
+
+
 def recipe(args) -> dict[str, Any]:
     """Everything that makes the folds' models what they are (a summary of folds trained
     with different recipes would be meaningless)."""
-    return {"config": config_from_args(args).to_dict(), "room_copies": args.room_copies, "teacher": args.teacher,
+    config = {k: v for k, v in config_from_args(args).to_dict().items() if LATER_FIELDS.get(k, object()) != v}
+    return {"config": config, "room_copies": args.room_copies, "teacher": args.teacher,
             "teacher_hears": args.teacher_hears if args.teacher else None,
             **({"pool": str(args.pool)} if args.pool is not None else {})}
 

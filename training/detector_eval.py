@@ -21,7 +21,7 @@ import numpy as np
 
 from genred.dsp.params import LogMelParams, WindowParams
 from genred.dsp.smoothed_state import STATUS_NO_MUSIC, STATUS_SILENCE
-from genred.dsp.smoother_params import SmootherParams
+from genred.dsp.smoother_params import SILENCE_DB, SmootherParams
 from genred.dsp.smoothing import Smoother
 
 from .detector import DetectorConfig, Item, export_int8, load_detector, representative, save, train_detector
@@ -127,11 +127,11 @@ def load_scores(path: Path) -> list[ClipScore]:
                       z[f"g{i}"].astype(np.float32), m["hop_s"]) for i, m in enumerate(meta)]
 
 
-def window_scores(scores: Sequence[ClipScore], threshold: float = 0.5) -> dict[str, float]:
+def window_scores(scores: Sequence[ClipScore], threshold: float = 0.5, silence_db: float = SILENCE_DB) -> dict[str, float]:
     """Raw (unsmoothed) window errors, silence-gated windows left out."""
     out = {}
     for label, name in ((MUSIC, "music"), (0, "not_music")):
-        p = np.concatenate([s.p_music[s.level_db >= -55.0] for s in scores if s.label == label] or [np.zeros(0)])
+        p = np.concatenate([s.p_music[s.level_db >= silence_db] for s in scores if s.label == label] or [np.zeros(0)])
         wrong = p < threshold if label == MUSIC else p >= threshold
         out[f"{name}_windows"] = int(p.size)
         out[f"{name}_window_error"] = float(wrong.mean()) if p.size else float("nan")

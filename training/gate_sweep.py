@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from genred.dsp.music_gate import MusicGate
+from genred.dsp.smoother_params import SILENCE_DB
 
 from .detector_eval import ClipScore, load_scores, window_scores
 from .detector_run import TARGETS, gate_settings
@@ -23,7 +24,6 @@ from .detector_run import TARGETS, gate_settings
 WIDE_GRID = {"music_tau_s": (0.5, 1.0, 1.5, 3.0), "music_on": (0.3, 0.4, 0.5, 0.6),
              "music_off": (0.05, 0.1, 0.2, 0.3), "music_hold_s": (0.0, 1.0, 2.0),
              "no_music_hold_s": (6.0, 8.0, 12.0, 16.0)}
-SILENCE_DB = -55.0
 
 
 def gate_errors(scores: Sequence[ClipScore], gate: dict[str, float]) -> dict[str, float]:
