@@ -117,3 +117,16 @@ def test_cv_folds_then_summary(cv_data, tmp_path):
     assert pooled["tracks"] == 12 and set(pooled["per_genre"]) == set(GENRES)
     page = (out / "summary.md").read_text()
     assert "## Stream" in page and "| blues |" in page and "$" not in page
+
+
+def test_fields_added_later_stay_out_of_the_recipe_at_their_off_value(tmp_path):
+    """Folders written before --pool / --tag-weight existed keep matching the same flags;
+    a recipe that uses them says so."""
+    from genred.training.cv_driver import LATER_FIELDS, build_cv_parser, recipe
+
+    base = ["--data", str(tmp_path), "--out", str(tmp_path / "cv"), "--teacher"]
+    plain = recipe(build_cv_parser().parse_args(base))
+    assert not set(LATER_FIELDS) & set(plain["config"]) and "pool" not in plain
+    used = recipe(build_cv_parser().parse_args([*base, "--pool", str(tmp_path), "--tag-weight", "0.5"]))
+    assert used["config"]["pool_p"] == 0.25 and used["config"]["tag_weight"] == 0.5 and used["pool"] == str(tmp_path)
+    assert {k: v for k, v in used["config"].items() if k not in LATER_FIELDS} == plain["config"]
