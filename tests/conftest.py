@@ -70,6 +70,17 @@ def classifier(model_path):
     return TfliteClassifier.from_path(model_path)
 
 
+@pytest.fixture(scope="session")
+def musicnn():
+    """The MSD_musicnn port (genred.training.musicnn), or a skip where its checkpoint is missing."""
+    module = pytest.importorskip("genred.training.musicnn")
+    try:
+        module.checkpoint_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    return module
+
+
 @pytest.fixture
 def write_wav(tmp_path):
     def write(name: str, samples: np.ndarray, sr: int, **kwargs) -> Path:

@@ -303,13 +303,8 @@ def test_tiny_training_run_end_to_end(gtzan_like, tmp_path):
     assert result["track_accuracy"] == pytest.approx(meta.metrics["valid"]["int8"]["track_accuracy"], abs=1e-3)
 
 
-def test_musicnn_port_matches_the_original_graph():
+def test_musicnn_port_matches_the_original_graph(musicnn):
     """The Keras port of MSD_musicnn gives the original TF1 graph's logits."""
-    musicnn = pytest.importorskip("genred.training.musicnn")
-    try:
-        musicnn.checkpoint_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
     x = np.random.default_rng(0).uniform(0, 3, (2, 187, 96)).astype(np.float32)
     model = musicnn.load_musicnn()
     logits, pen, pooled = model(x, training=False)
@@ -318,13 +313,9 @@ def test_musicnn_port_matches_the_original_graph():
     np.testing.assert_allclose(np.asarray(logits), musicnn.reference_logits(x), atol=1e-4)
 
 
-def test_musicnn_hears_rock_as_rock(gtzan_dir):
+def test_musicnn_hears_rock_as_rock(gtzan_dir, musicnn):
     """Its top MSD tags on a real rock clip make sense (the level-normalised input the teacher gets)."""
-    musicnn = pytest.importorskip("genred.training.musicnn")
-    try:
-        model = musicnn.load_musicnn()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+    model = musicnn.load_musicnn()
     from genred.training.teacher import typical_offset_db
 
     fe, win = LogMelParams(), WindowParams()
@@ -355,14 +346,9 @@ def test_temperature_scaling_recovers_an_overconfident_model():
 
 
 @pytest.mark.slow
-def test_tiny_run_with_the_teacher(gtzan_like, tmp_path):
+def test_tiny_run_with_the_teacher(gtzan_like, tmp_path, musicnn):
     """--teacher: MSD_musicnn embeddings, a head, soft labels; its scores are reported.
     By default the teacher hears only the clean audio: room copies are not embedded."""
-    musicnn = pytest.importorskip("genred.training.musicnn")
-    try:
-        musicnn.checkpoint_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out), "--teacher",
            "--epochs", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "1",
@@ -561,12 +547,7 @@ def test_full_clip_scores_leave_the_excerpts_out():
 
 
 @pytest.mark.slow
-def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path):
-    musicnn = pytest.importorskip("genred.training.musicnn")
-    try:
-        musicnn.checkpoint_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path, musicnn):
     from genred.training.dataset import index_dataset, split_stratified
 
     tracks = index_dataset(gtzan_like).tracks

@@ -106,12 +106,7 @@ def test_an_unlabelled_item_needs_soft_labels():
         WindowSampler(labelled + [bare], 3, TrainConfig(pool_p=0.3), FE, WIN)
 
 
-def test_the_teacher_labels_the_pool_with_the_head_it_fits_on_the_labelled_tracks():
-    musicnn = pytest.importorskip("genred.training.musicnn")
-    try:
-        musicnn.checkpoint_dir()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
+def test_the_teacher_labels_the_pool_with_the_head_it_fits_on_the_labelled_tracks(musicnn):
     from genred.training.features import audio_frames
     from genred.training.teacher import teacher_step
 
