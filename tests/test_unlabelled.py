@@ -196,3 +196,12 @@ def test_tag_distillation_trains_the_shared_layers_and_keeps_the_genre_model():
     conv = [w for w in tagged.model.weights if "conv0" in w.path][0]
     conv_plain = [w for w in plain.model.weights if "conv0" in w.path][0]
     assert not np.allclose(np.asarray(conv), np.asarray(conv_plain))  # the tags moved the shared layers
+
+
+def test_tag_distillation_needs_tags_on_every_item():
+    labelled, pool = _items(np.array([0.1, 0.2, 0.7], np.float32))
+    tagged = [_tagged(0.5, it) for it in labelled + pool]
+    cfg = TrainConfig(pool_p=0.25, tag_weight=1.0)
+    assert WindowSampler(tagged, 3, cfg, FE, WIN).n_tags == 4
+    with pytest.raises(ValueError, match="tags on every train item"):
+        WindowSampler([*tagged[:-1], pool[0]], 3, cfg, FE, WIN)

@@ -134,7 +134,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
                                cfg.teacher_temperature, cfg.teacher_weight, pool=pool_step(req.pool, setup, req.room_copies),
                                tags=cfg.tag_weight > 0)
         items = teacher.items
-    fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup)
+    fitted = fit_step(teacher.train_items if teacher else items, feats.sets, len(labels), cfg, setup)
     exported = export_step(fitted.model, items, labels, cfg, setup, req.name, req.representative_n)
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
     write_atomic(tflite_path, exported.tflite)

@@ -132,7 +132,7 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
                                weight=cfg.teacher_weight, offset_db=dev_offset_db(tracks, labels, setup),
                                pool=pool_step(args.pool, setup, args.room_copies), tags=cfg.tag_weight > 0)
         items = teacher.items
-    fitted = fit_step(items + (teacher.pool if teacher else ()), feats.sets, len(labels), cfg, setup, select=False)
+    fitted = fit_step(teacher.train_items if teacher else items, feats.sets, len(labels), cfg, setup, select=False)
     exported = export_step(fitted.model, items, labels, cfg, setup, f"{args.name}-cv-fold{i}", 300)
     folder = args.out / f"fold_{i}"
     tflite_path, _ = bundle_paths(folder / "model.tflite")

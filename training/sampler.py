@@ -83,6 +83,9 @@ class WindowSampler:
         pool = [i for i, it in enumerate(items) if it.label == UNLABELLED]
         if any(items[i].soft is None for i in pool):
             raise ValueError("an unlabelled train item needs the teacher's soft labels")
+        if cfg.tag_weight > 0 and any(it.tags is None for it in items):
+            raise ValueError("tag distillation (tag_weight > 0) needs the teacher's tags on every train item")
+        self.n_tags = items[0].tags[0].shape[1] if cfg.tag_weight > 0 else 0
         pool_w = np.array([items[i].weight for i in pool], dtype=np.float64)
         self.pool = (np.array(pool, dtype=np.int64), pool_w / pool_w.sum() if pool else pool_w)
         for label in sorted({it.label for it in items} - {UNLABELLED}):
@@ -171,8 +174,6 @@ class WindowSampler:
             y = lam[:, None] * y + (1 - lam)[:, None] * y[partner]
         if cfg.tag_weight <= 0:
             return x[..., None], y
-        if any(t is None for t in tags):
-            raise ValueError("tag distillation needs the teacher's tags on every train item")
         t = np.stack(tags).astype(np.float32)
         if cfg.mixup_p > 0:
             t = lam[:, None] * t + (1 - lam)[:, None] * t[partner]

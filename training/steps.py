@@ -76,7 +76,12 @@ class TeacherOutputs:
     items: tuple[TrainItem, ...]  # the train items with the teacher's soft labels
     scores: dict[str, dict[str, Any]]  # the teacher itself (float, with its head) on each scored set
     info: dict[str, Any]
-    pool: tuple[TrainItem, ...] = ()  # unlabelled items with the teacher's soft labels (train.UNLABELLED)
+    pool: tuple[TrainItem, ...] = ()  # unlabelled items with the teacher's soft labels (sampler.UNLABELLED)
+
+    @property
+    def train_items(self) -> tuple[TrainItem, ...]:
+        """What the student trains on: the labelled items and the pool's."""
+        return self.items + self.pool
 
 
 @dataclass(frozen=True)

@@ -267,9 +267,9 @@ def train(
         warmup_target=cfg.learning_rate if warm else None,
         warmup_steps=warm,
     )
-    trainer = _compiled(model, items, cfg, keras.optimizers.Adam(schedule))
-    _LOG.info("model %s: %d parameters", model.name, model.count_params())
     sampler = WindowSampler(items, n_classes, cfg, front_end, window)
+    trainer = _compiled(model, sampler.n_tags, cfg, keras.optimizers.Adam(schedule))
+    _LOG.info("model %s: %d parameters", model.name, model.count_params())
     history: list[dict[str, float]] = []
     best_score: tuple[float, float] = (-1.0, -1.0)
     best_weights = None
@@ -339,18 +339,15 @@ def train(
     return TrainResult(model, history, best_epoch, best_score, time.perf_counter() - t_start, stopped_early)
 
 
-def _compiled(model, items: list[TrainItem], cfg: TrainConfig, optimizer):
+def _compiled(model, n_tags: int, cfg: TrainConfig, optimizer):
     """What the steps train, compiled: ``model`` itself, or with ``tag_weight`` > 0 a model
-    with the teacher's tags as a second output that shares ``model``'s layers."""
+    with the teacher's ``n_tags`` tags as a second output that shares ``model``'s layers."""
     import keras
 
     genre_loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing)
     if cfg.tag_weight <= 0:
         model.compile(optimizer=optimizer, loss=genre_loss, metrics=["categorical_accuracy"])
         return model
-    n_tags = next((it.tags[0].shape[1] for it in items if it.tags is not None), 0)
-    if not n_tags:
-        raise ValueError("tag distillation (tag_weight > 0) needs the teacher's tags on the train items")
     trainer = with_tag_head(model, n_tags)
     trainer.compile(optimizer=optimizer,
                     loss={GENRE_OUTPUT: genre_loss, TAG_OUTPUT: keras.losses.BinaryCrossentropy(from_logits=True)},

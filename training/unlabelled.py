@@ -1,6 +1,6 @@
 """Unlabelled music as train items: a pool's crops, clean and through the room.
 
-The student imitates the teacher on them: their label is `train.UNLABELLED`, their target
+The student imitates the teacher on them: their label is `sampler.UNLABELLED`, their target
 the teacher's soft labels alone (`teacher.teacher_step` labels them with the genre head it
 fits on the labelled tracks). They are the music detector's pool crops
 (`detector_data.pool_clips`: one crop per file, at an offset drawn from its name, so an
@@ -29,7 +29,9 @@ POOL_GENRE = "pool"  # the Track genre of a pool item (never one of the labels)
 
 def detector_cache_dir(cache_dir: str | Path | None) -> Path | None:
     """The detector's frame cache beside the feature cache ``cache_dir`` (None: no cache)."""
-    return None if cache_dir is None else Path(cache_dir).parent / "genred-detector"
+    from .detector_data import DETECTOR_CACHE
+
+    return None if cache_dir is None else Path(cache_dir).parent / DETECTOR_CACHE.name
 
 
 def pool_items(folder: str | Path, front_end: LogMelParams, window: WindowParams, room: RoomParams, room_copies: int,
