@@ -156,7 +156,7 @@ def run_summary(args) -> dict[str, Any]:
         row = {"fold": name}
         for v in ("clean", "room"):
             part = [s for s in sc if s.variant == v]
-            row[v] = {**window_scores(part), **stream_scores(part, params, meta.labels)}
+            row[v] = {**window_scores(part, silence_db=params.silence_db), **stream_scores(part, params, meta.labels)}
         rows.append(row)
     summary = {"chosen": chosen, "smoothing": params.to_dict(), "pooled": tried[0][3], "folds": rows,
                "grid": [{"setting": t[2], "worst_ratio": t[0]} for t in tried[:10]]}
