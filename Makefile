@@ -11,7 +11,7 @@ NEED_VENV := $(shell $(PYTHON) -c 'import ensurepip' 2>/dev/null || echo python3
 RUN_APT = $(NEED_VENV) libportaudio2 libsndfile1
 TEST_APT = $(RUN_APT) mosquitto mosquitto-clients systemd
 
-.PHONY: run test lint model pool speech clean
+.PHONY: run test lint model pool speech sounds clean
 
 # The runtime set only: what a device installs (no TensorFlow, no test tools).
 $(RUN_VENV)/.installed: pyproject.toml
@@ -104,6 +104,14 @@ SPEECH_APT = espeak-ng flite festival festvox-kallpc16k festvox-kdlpc16k festvox
 speech: $(VENV)/.installed
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(SPEECH_APT)"
 	$(VENV)/bin/python -m genred.training.speech --out $(SPEECH)
+
+# Recorded sounds that are not music, for the detector (never committed, never read by the
+# tests): the effects and voices of Tux Paint's stamps, Minetest and four games, fetched with
+# apt-get download (about 600 MB, deleted as it goes) and joined into 8-20 s clips, about 90
+# minutes in 16 kHz FLAC + SOURCES.tsv. Remade only when DIR has no SOURCES.tsv; SOUNDS=DIR elsewhere.
+SOUNDS ?= .cache/sounds
+sounds: $(VENV)/.installed
+	$(VENV)/bin/python -m genred.training.sounds --out $(SOUNDS)
 
 clean:
 	rm -rf $(VENV) $(RUN_VENV) .cache .pytest_cache *.egg-info build .mypy_cache .ruff_cache .import_linter_cache

@@ -62,6 +62,21 @@ def test_nonmusic_index_groups_by_source_and_category(tmp_path):
     ]
 
 
+def test_training_only_sounds_join_every_train_side_and_leave_the_scored_folds_as_they_were(tmp_path):
+    from genred.training.detector_run import folds
+
+    scored = [_tone_clip(f"m{i}", MUSIC, "music", f"artist{i % 8}") for i in range(16)]
+    scored += [_tone_clip(f"s{i}", NOT_MUSIC, "speech", f"voice{i % 4}") for i in range(8)]
+    scored += [_tone_clip(f"n{i}", NOT_MUSIC, "noise", f"kind{i % 4}") for i in range(8)]
+    sf.write(tmp_path / "fx.flac", np.zeros(1600, np.float32), SR)
+    (tmp_path / "SOURCES.tsv").write_text("file\tcategory\tgroup\nfx.flac\tnoise\tminetest\n")
+    extra = nonmusic_clips(tmp_path, scored=False)
+    assert [c.scored for c in extra] == [False]
+    before, after = folds(scored, 4, 1), folds(scored + extra, 4, 1)
+    assert [f.test for f in after] == [f.test for f in before]
+    assert all(extra[0].key in f.train and extra[0].key not in f.test for f in after)
+
+
 def test_mixes_are_music_made_only_of_the_clips_given():
     music = [_tone_clip(f"m{i}", MUSIC, "music", f"artist{i}", seed=i) for i in range(3)]
     talk = [_tone_clip(f"s{i}", NOT_MUSIC, "speech", f"voice{i}", seed=10 + i) for i in range(2)]

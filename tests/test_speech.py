@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from genred.training.nonmusic import index_nonmusic
-from genred.training.speech import COLUMNS, MAX_S, MIN_S, SAMPLE_RATE_HZ, Voice, _trim, make_voice_files
+from genred.training.speech import COLUMNS, MAX_S, MIN_S, SAMPLE_RATE_HZ, Voice, trim_silence, make_voice_files
 from genred.training.tts_text import catalog_sentences, clean_text, fortune_sentences, split_sentences, take_text
 
 
@@ -84,9 +84,9 @@ def test_trim_keeps_the_sound_and_50_ms_around_it():
     sr = SAMPLE_RATE_HZ
     tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr)
     x = np.concatenate([np.zeros(sr), tone, np.zeros(3 * sr)]).astype(np.float32)
-    y = _trim(x, sr)
+    y = trim_silence(x, sr)
     assert y.size == 2 * sr + 2 * sr // 20
-    assert _trim(np.zeros(sr, np.float32), sr).size == 0
+    assert trim_silence(np.zeros(sr, np.float32), sr).size == 0
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")

@@ -449,7 +449,7 @@ def test_train_cli_names_a_bad_option(tmp_path, flag, value):
     assert flag in proc.stderr and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("arch", ["large", "medium_att", "wide_ds_att"])
+@pytest.mark.parametrize("arch", ["large", "medium_att", "large_att", "wide_ds_att"])
 def test_architecture_runs_as_int8_like_float(tmp_path, arch):
     import keras
 

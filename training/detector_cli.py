@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nonmusic", type=Path, default=Path("../shared/data/nonmusic"), help="real speech and noise")
     p.add_argument("--speech", type=Path, default=None, help="synthetic speech folder (make speech) with SOURCES.tsv")
     p.add_argument("--pool", type=Path, default=None, help="a folder of unlabelled music (make pool)")
+    p.add_argument("--sounds", type=Path, default=None,
+                   help="recorded effects and voices (make sounds) with SOURCES.tsv: trained on, never scored")
     p.add_argument("--synth-noise", type=int, default=0, help="synthetic noise clips per kind (0: none)")
     p.add_argument("--mixes", type=int, default=150, help="music-under-talk/noise mixes scored per fold (3x that trained on; build: 4x)")
     p.add_argument("--folds", type=int, default=4)

@@ -69,12 +69,13 @@ def gtzan_clips(data: Path) -> list[Clip]:
     return clips
 
 
-def nonmusic_clips(folder: Path, weight: float = 1.0) -> list[Clip]:
-    """A folder with a SOURCES.tsv of speech and noise (../shared/data/nonmusic, make speech)."""
+def nonmusic_clips(folder: Path, weight: float = 1.0, scored: bool = True) -> list[Clip]:
+    """A folder with a SOURCES.tsv of speech and noise (../shared/data/nonmusic, make speech,
+    make sounds); ``scored`` False: training folds only."""
     from .nonmusic import index_nonmusic
 
     return [Clip(f"{folder.name}/{f.path.name}", NOT_MUSIC, f.category, f"{f.category}:{f.group}", path=f.path,
-                 weight=weight) for f in index_nonmusic(folder)]
+                 weight=weight, scored=scored) for f in index_nonmusic(folder)]
 
 
 def pool_clips(folder: Path, front_end: LogMelParams, seconds_per_clip: float = 30.0) -> list[Clip]:

@@ -44,6 +44,9 @@ def corpus(args) -> list[Clip]:
         clips += nonmusic_clips(args.speech)
     if args.pool is not None:
         clips += pool_clips(args.pool, _front_end(args))
+    if args.sounds is not None:
+        # Training folds only, so a CV with them scores the same clips as one without.
+        clips += nonmusic_clips(args.sounds, scored=False)
     if args.synth_noise:
         clips += synth_noise_clips(args.synth_noise, 10.0, _front_end(args).sample_rate_hz)
     _LOG.info("corpus: %d clips (%s)", len(clips), ", ".join(

@@ -25,6 +25,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,14 +81,20 @@ def download(package: str, workdir: Path) -> Path:
     return debs[-1]
 
 
-def _member_path(name: str) -> Path | None:
+def below_share(name: str) -> Path | None:
+    """A .deb member's path below usr/share (None for one that would leave the folder)."""
     rel = Path(name.removeprefix("./"))
     if rel.is_absolute() or ".." in rel.parts or not rel.parts:
         return None
     parts = rel.parts[2:] if rel.parts[:2] == ("usr", "share") else rel.parts
-    if not parts or any(p.lower() in EFFECT_FOLDERS for p in parts[:-1]):
+    return Path(*parts) if parts else None
+
+
+def _member_path(name: str) -> Path | None:
+    rel = below_share(name)
+    if rel is None or any(p.lower() in EFFECT_FOLDERS for p in rel.parts[:-1]):
         return None
-    return Path(*parts)
+    return rel
 
 
 def _extract_zip_audio(zip_path: Path, dest: Path, suffixes: frozenset[str]) -> None:
@@ -102,15 +109,16 @@ def _extract_zip_audio(zip_path: Path, dest: Path, suffixes: frozenset[str]) -> 
                 shutil.copyfileobj(src, dst)
 
 
-def extract_audio(deb: Path, dest: Path) -> None:
-    """The audio files of ``deb`` (and of the zips, .pk3, inside it) into ``dest``, paths
-    below usr/share kept; everything else (sound effect folders too) is never written."""
+def extract_audio(deb: Path, dest: Path, member_path: Callable[[str], Path | None] = _member_path) -> None:
+    """The audio files of ``deb`` (and of the zips, .pk3, inside it) into ``dest``, at the
+    paths ``member_path`` gives them (None: not written; by default the path below
+    usr/share, sound effect folders left out)."""
     suffixes = audio_suffixes()
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
-                rel = _member_path(member.name)
+                rel = member_path(member.name)
                 if not member.isfile() or rel is None:
                     continue
                 kind = rel.suffix.lower()

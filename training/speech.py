@@ -136,7 +136,7 @@ def _encode(text: str, encoding: str) -> bytes:
     return text.encode(encoding, errors="ignore")
 
 
-def _trim(x: np.ndarray, sr: int) -> np.ndarray:
+def trim_silence(x: np.ndarray, sr: int) -> np.ndarray:
     """Without the silence before the first and after the last sound (50 ms kept)."""
     frame = sr // 100
     n = x.size // frame
@@ -161,7 +161,7 @@ def speak(voice: Voice, text: str, settings: dict[str, float], tmp: Path) -> np.
     if r.returncode != 0 or not wav.is_file():
         raise OSError(f"{voice.engine} failed: {one_line(r.stderr[-300:]) if r.stderr.strip() else 'no output'}")
     try:
-        return _trim(load_resampled(wav, SAMPLE_RATE_HZ), SAMPLE_RATE_HZ)
+        return trim_silence(load_resampled(wav, SAMPLE_RATE_HZ), SAMPLE_RATE_HZ)
     except GenredError as exc:
         raise OSError(str(exc)) from None
 
