@@ -25,26 +25,10 @@ from genred.dsp.bundle import bundle_paths, load_metadata, write_metadata
 
 from .augment import RoomParams
 from .dataset import DatasetError, Split, counts_per_genre, index_dataset, split_from_lists, split_stratified
-from .export import op_names, write_atomic
+from .export import op_names
 from .features import DEFAULT_CACHE_DIR
-from .steps import (
-    Calibrated,
-    DataSplit,
-    Exported,
-    Features,
-    Fitted,
-    Setup,
-    Smoothing,
-    TeacherOutputs,
-    calibrate_step,
-    device_classifier,
-    export_step,
-    features_step,
-    fit_step,
-    pool_step,
-    raw_outputs,
-    smoothing_step,
-)
+from .steps import Calibrated, DataSplit, Setup, Smoothing, calibrate_step, raw_outputs, smoothing_step
+from .student import Student, StudentPlan, TeacherPlan, student_step
 from .train import SELECTION, EvalSet, TrainConfig, full_clips, set_determinism, track_scores
 
 _LOG = logging.getLogger(__name__)
@@ -123,36 +107,25 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     # the first op, and with one thread a seed gives the same model bit for bit.
     set_determinism(cfg.seed, req.threads)
     split = split_step(req)
-    labels = split.labels
-    feats = features_step(split, setup, req.room_copies)
-    items, teacher = feats.items, None
-    if req.teacher:
-        from .teacher import teacher_step
-
-        teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
-                               req.teacher_hop_frames, req.teacher_c, req.teacher_hears,
-                               cfg.teacher_temperature, cfg.teacher_weight, pool=pool_step(req.pool, setup, req.room_copies),
-                               tags=cfg.tag_weight > 0)
-        items = teacher.items
-    fitted = fit_step(teacher.train_items if teacher else items, feats.sets, len(labels), cfg, setup)
-    exported = export_step(fitted.model, items, labels, cfg, setup, req.name, req.representative_n)
+    teacher = TeacherPlan(req.teacher_hears, req.teacher_hop_frames, req.teacher_c, pool=req.pool) if req.teacher else None
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
-    write_atomic(tflite_path, exported.tflite)
-    classifier = device_classifier(tflite_path, exported.meta)
-    raw = {name: raw_outputs(classifier, ev.x) for name, ev in feats.sets.items()}
-    calibrated = calibrate_step(classifier, raw, feats.sets)
+    student = student_step(split, setup, StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, True,
+                                                     req.name, req.representative_n), tflite_path)
+    sets = student.features.sets
+    raw = {name: raw_outputs(student.classifier, ev.x) for name, ev in sets.items()}
+    calibrated = calibrate_step(student.classifier, raw, sets)
     # Smoothing defaults, measured on the valid full clips (clean and through the room).
-    smoothing = smoothing_step(feats.sets, calibrated.probs, labels, setup)
-    return bundle_step(req, split, feats, teacher, fitted, exported, calibrated, smoothing, t_start)
+    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup)
+    return bundle_step(req, split, student, calibrated, smoothing, t_start)
 
 
-def bundle_step(req: TrainRequest, split: DataSplit, feats: Features, teacher: TeacherOutputs | None, fitted: Fitted,
-                exported: Exported, calibrated: Calibrated, smoothing: Smoothing, t_start: float) -> dict[str, Any]:
+def bundle_step(req: TrainRequest, split: DataSplit, student: Student, calibrated: Calibrated, smoothing: Smoothing,
+                t_start: float) -> dict[str, Any]:
     """model.json (once), the float weights, the training log and the report."""
     import tensorflow as tf
 
-    labels, sets, result, cfg = split.labels, feats.sets, fitted.result, req.config
-    items = teacher.items if teacher is not None else feats.items
+    feats, teacher, fitted, exported = student.features, student.teacher, student.fitted, student.exported
+    labels, sets, result, cfg, items = split.labels, feats.sets, fitted.result, req.config, student.items
     tflite_path, json_path = bundle_paths(req.out / "model.tflite")
     # The selected float weights, so that a run can be re-exported (another calibration)
     # or fine-tuned without retraining; not part of the bundle a device installs.

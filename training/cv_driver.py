@@ -108,10 +108,8 @@ def dev_offset_db(tracks, labels, setup) -> float:
 
 def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
     """Train fold ``i`` on the other folds, export int8, save its test outputs."""
-    from genred.dsp.bundle import bundle_paths
-
-    from .export import write_atomic
-    from .steps import DataSplit, Setup, device_classifier, export_step, features_step, fit_step, pool_step, raw_outputs
+    from .steps import DataSplit, Setup, raw_outputs
+    from .student import StudentPlan, TeacherPlan, student_step
     from .train import set_determinism
 
     t0 = time.perf_counter()
@@ -122,26 +120,17 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
     _LOG.info("fold %d/%d: %d train, %d test tracks", i, len(plan.folds), len(fold.train), len(fold.test))
     split = DataSplit(args.data, labels, tuple(by_key[k] for k in fold.train), tuple(by_key[k] for k in fold.test),
                       f"cross-validation fold {i} of {len(plan.folds)} (fold seed {plan.seed})")
-    feats = features_step(split, setup, args.room_copies, SETS)
-    items, teacher = feats.items, None
+    teacher_plan = None
     if args.teacher:
-        from .teacher import teacher_step
-
-        teacher = teacher_step(items, feats.sets, labels, setup.front_end, setup.window, setup.teacher_cache,
-                               hears=args.teacher_hears, temperature=cfg.teacher_temperature,
-                               weight=cfg.teacher_weight, offset_db=dev_offset_db(tracks, labels, setup),
-                               pool=pool_step(args.pool, setup, args.room_copies), tags=cfg.tag_weight > 0)
-        items = teacher.items
-    fitted = fit_step(teacher.train_items if teacher else items, feats.sets, len(labels), cfg, setup, select=False)
-    exported = export_step(fitted.model, items, labels, cfg, setup, f"{args.name}-cv-fold{i}", 300)
+        teacher_plan = TeacherPlan(hears=args.teacher_hears, offset_db=dev_offset_db(tracks, labels, setup), pool=args.pool)
     folder = args.out / f"fold_{i}"
-    tflite_path, _ = bundle_paths(folder / "model.tflite")
-    write_atomic(tflite_path, exported.tflite)
-    classifier = device_classifier(tflite_path, exported.meta)
+    student = student_step(split, setup, StudentPlan(cfg, args.room_copies, SETS, teacher_plan, False,
+                                                     f"{args.name}-cv-fold{i}", 300), folder / "model.tflite")
+    feats, teacher, fitted = student.features, student.teacher, student.fitted
     arrays: dict[str, np.ndarray] = {}
     for name, ev in feats.sets.items():
         arrays.update({
-            f"{name}__raw": raw_outputs(classifier, ev.x), f"{name}__item": ev.item, f"{name}__level_db": ev.level_db,
+            f"{name}__raw": raw_outputs(student.classifier, ev.x), f"{name}__item": ev.item, f"{name}__level_db": ev.level_db,
             f"{name}__start_frame": ev.start_frame,
             f"{name}__keys": np.array([t.key for t in ev.items]), f"{name}__kinds": np.array(ev.item_kind),
             f"{name}__float_item_probs": fitted.float_scores[name]["item_probs"].astype(np.float32),
@@ -150,11 +139,11 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
             arrays[f"{name}__teacher_item_probs"] = teacher.scores[name]["item_probs"].astype(np.float32)
     np.savez_compressed(folder / "outputs.npz", **arrays)
     info = {
-        "fold": i, "folds": len(plan.folds), "train_tracks": len(items), "test_tracks": len(fold.test),
+        "fold": i, "folds": len(plan.folds), "train_tracks": len(student.items), "test_tracks": len(fold.test),
         "unreadable": [f for f, _ in feats.failed], "epochs": len(fitted.result.history),
         "history": fitted.result.history, "train_wall_s": round(fitted.result.wall_s, 1),
         "features_wall_s": round(feats.wall_s, 1), "wall_s": round(time.perf_counter() - t0, 1),
-        "teacher": None if teacher is None else teacher.info, "metadata": exported.meta.to_dict(),
+        "teacher": None if teacher is None else teacher.info, "metadata": student.exported.meta.to_dict(),
     }
     (folder / "fold.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     _LOG.info("fold %d done in %.0f s: %s", i, info["wall_s"], folder)

@@ -2,11 +2,11 @@
 
     split -> features -> teacher outputs -> fit -> export -> calibrate -> smoothing -> bundle
 
-`core.run_training` runs them in that order for the shipped model (the split and the
-bundle are its own); the cross-validation driver (`cv_driver`) runs features -> teacher
--> fit -> export once per fold and calibrates and smooths across folds. A step reads
-only what it is given, so a fold can reuse the cached features and teacher outputs of
-another. (The results hold arrays and lists: frozen means not re-bound, not deep-frozen.)
+`student.student_step` runs features -> teacher -> fit -> export, for `core.run_training`
+(the shipped model: the split, calibration, smoothing and bundle are its own) and for the
+cross-validation driver (`cv_driver`: once per fold; it calibrates and smooths across
+folds). A step reads only what it is given, so a fold can reuse the cached features and
+teacher outputs of another. (The results hold arrays and lists: frozen means not re-bound, not deep-frozen.)
 """
 
 from __future__ import annotations
