@@ -200,6 +200,13 @@ def test_stream_scores_count_what_the_smoother_publishes():
     assert r["not_music_publishing_genre"] == 1.0
     r = stream_scores([_score("song", 1, 0.05)], params, GTZAN_LABELS)
     assert r["music_publishing_no_music"] == 1.0 and r["per_category"]["clean/music"]["wrong"] == 1.0
+    # Broken down by kind and by where a clip came from: real talk apart from real noise.
+    r = stream_scores([_score("nonmusic/speech_a.flac", 0, 0.95), _score("nonmusic/noise_a.flac", 0, 0.05, category="noise"),
+                       _score("speech/espeak_1.flac", 0, 0.05)], params, GTZAN_LABELS)
+    per = r["per_category"]
+    assert per["clean/speech/from:nonmusic"] == {"windows": 20, "wrong": 1.0}
+    assert per["clean/noise/from:nonmusic"] == {"windows": 20, "wrong": 0.0}
+    assert per["clean/speech"] == {"windows": 40, "wrong": 0.5} and per["clean/from:nonmusic"]["wrong"] == 0.5
 
 
 def test_concatenated_streams_pay_for_the_hold_after_a_change():

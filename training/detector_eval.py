@@ -154,7 +154,8 @@ def stream_scores(scores: Sequence[ClipScore], params: SmootherParams, labels: S
             wrong = (st.status == STATUS_NO_MUSIC) if s.label == MUSIC else (st.genre is not None)
             counts[name][0] += 1
             counts[name][1] += int(wrong)
-            for name_ in (f"{s.variant}/{s.category}", f"{s.variant}/from:{source_of(s.key)}"):
+            source = source_of(s.key)
+            for name_ in (f"{s.variant}/{s.category}", f"{s.variant}/from:{source}", f"{s.variant}/{s.category}/from:{source}"):
                 cat = per_category.setdefault(name_, [0, 0])
                 cat[0] += 1
                 cat[1] += int(wrong)
