@@ -440,3 +440,23 @@ def test_gate_sweep_counts_what_the_gate_alone_decides(tmp_path, capsys):
     assert "raw window error, clean, all folds: music 0.000, not music 0.250" in out  # talk: 10 of 40 windows
     assert "room" not in out.split("chosen")[0]
     assert main([str(tmp_path / "nowhere")]) == 2
+
+
+def test_detector_compare_sums_a_kind_over_its_sources_and_refuses_other_folds():
+    from genred.training.detector_compare import compare, kind_share
+
+    per = {"clean/music/from:gtzan:blues": {"windows": 10, "wrong": 0.5}, "clean/music/from:gtzan:rock": {"windows": 30, "wrong": 0.0},
+           "clean/music/from:pool": {"windows": 5, "wrong": 1.0}}
+    assert kind_share(per, "clean", "music/from:gtzan:") == (pytest.approx(5 / 40), 40)
+    assert kind_share(per, "room", "music/from:gtzan:")[1] == 0
+
+    def run(folds, share):
+        streams = {v: {"not_music_publishing_genre": share, "music_publishing_no_music": 0.01, "per_category": per}
+                   for v in ("clean", "room")}
+        return {"pooled": {"streams": streams}, "folds": [{"fold": f, **streams} for f in folds]}
+
+    table = compare(run(["fold0", "fold1"], 0.05), run(["fold0", "fold1"], 0.02), ("a", "b"))
+    assert "| clean: not-music publishing a genre, pooled (per fold) | 5.0 % (5.0 / 5.0) | 2.0 % (2.0 / 2.0) |" in table
+    assert "| GTZAN music (40 windows) | 12.5 / nan % |" in table
+    with pytest.raises(ValueError, match="different folds"):
+        compare(run(["fold0"], 0.05), run(["fold0", "fold1"], 0.05), ("a", "b"))
