@@ -72,13 +72,16 @@ def test_a_group_stops_at_its_cap_and_skips_unreadable_and_silent_files(tmp_path
     broken.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" + bytes(100))
     silent = tmp_path / "raw" / "silent.wav"
     sf.write(str(silent), np.zeros(22050, np.float32), 22050)
+    song = tmp_path / "raw" / "song.wav"  # as long as a song: a soundtrack beside the effects
+    sf.write(str(song), 0.1 * np.ones(int((sounds.SONG_S + 1) * 8000), np.float32), 8000)
     monkeypatch.setattr(sounds, "MAX_GROUP_S", 20.0)
     with caplog.at_level(logging.WARNING, logger="genred.training.sounds"):
-        clips = join_group([broken, silent, *paths], seed=1)
+        clips = join_group([broken, silent, song, *paths], seed=1)
     total_s = sum(c.size for c, _ in clips) / SAMPLE_RATE_HZ
     assert 20.0 <= total_s <= 20.0 + CLIP_S[1] + 1.0 + GAP_S + 5.0
     assert sum(n for _, n in clips) < 60
     assert "broken.wav" in caplog.text and "silent.wav" not in caplog.text
+    assert join_group([song], seed=1) == []
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ household things, vehicles, and a spoken description of each stamp read by peopl
 and voices of four games. ``apt-get download`` fetches each package (nothing is
 installed); only the files the rules below name are unpacked, and the .deb is deleted.
 
-Game sounds include jingles, notes and songs: those are left out by name (`MUSICAL`),
-and a rule only ever takes a package's effect or voice folders, never its music.
+Game sounds include jingles, notes and songs: those are left out by name (`MUSICAL`) and
+by length (over `SONG_S`), and a rule only ever takes a package's effect or voice folders,
+never its music.
 
 Most sounds last a second or two, shorter than a window, so the files of one group are
 joined in a seeded order, 0.12 s apart, into 8-20 s clips at 16 kHz mono (each sound
@@ -48,6 +49,9 @@ SAMPLE_RATE_HZ = 16000
 CLIP_S = (8.0, 20.0)
 GAP_S = 0.12
 MAX_SOUND_S = 30.0  # a long ambient loop gives its first 30 s
+# Longer than this, a game's "sound" is a song (FreeDink keeps its soundtrack beside its
+# effects): left out whatever its name.
+SONG_S = 60.0
 MAX_GROUP_S = 360.0
 PEAK = 10 ** (-3 / 20)
 COLUMNS = ("file", "category", "group", "package", "seconds", "sounds", "licence")
@@ -76,7 +80,7 @@ RULES = (
     Rule("supertux-data", r"supertux2/sounds/[^/]+\.(ogg|wav)$", "noise", "supertux"),
     Rule("hedgewars-data", r"Data/Sounds/voices/(?P<voice>[^/]+)/[^/]+\.ogg$", "speech", "hedgewars-{voice}"),
     Rule("hedgewars-data", r"Data/Sounds/[^/]+\.ogg$", "noise", "hedgewars"),
-    Rule("freedink-data", r"dink/dink/Sound/[^/]+\.(ogg|wav)$", "noise", "freedink"),
+    Rule("freedink-data", r"dink/dink/Sound/[^/]+\.wav$", "noise", "freedink"),  # its .ogg files are songs
 )
 PACKAGES = tuple(dict.fromkeys(r.package for r in RULES))
 # Music among the effects, by name: instruments, notes (hedgewars' 1C..9D), fanfares,
@@ -109,7 +113,12 @@ def _keeper(package: str):
 
 
 def _sound(path: Path) -> np.ndarray:
-    x = trim_silence(load_resampled(path, SAMPLE_RATE_HZ)[: int(MAX_SOUND_S * SAMPLE_RATE_HZ)], SAMPLE_RATE_HZ)
+    """The sound, trimmed and peak-normalised; empty when silent or as long as a song."""
+    x = load_resampled(path, SAMPLE_RATE_HZ)
+    if x.size > SONG_S * SAMPLE_RATE_HZ:
+        _LOG.info("sounds: leaving out %s (%.0f s: a song, not an effect)", path.name, x.size / SAMPLE_RATE_HZ)
+        return x[:0]
+    x = trim_silence(x[: int(MAX_SOUND_S * SAMPLE_RATE_HZ)], SAMPLE_RATE_HZ)
     peak = float(np.max(np.abs(x))) if x.size else 0.0
     return (x * (PEAK / peak)).astype(np.float32) if peak > 0 else x[:0]
 
