@@ -235,6 +235,32 @@ def test_smoothing_fit_counts_changes_of_the_genre_after_the_first():
     assert got == {"correct": 3 / 7, "wrong": 1 / 7, "changes": 3.0}
 
 
+def test_back_to_back_smoothing_pays_for_a_genre_that_lingers_after_the_change():
+    """Two clean clips, a then b, 20 windows each. Alone, each is right from its first
+    window whatever tau_s is. Back to back, tau 8 s keeps publishing a well into b's clip;
+    tau 1 ms switches in one window. By hand: tau 1 ms is right 40/40; with tau 8 s, after k
+    windows of b the averages are a 0.05 + 0.85 e^{-k/8} and b 0.9 - 0.85 e^{-k/8}, and b
+    leads by the 0.05 margin from k = 7 (e^{-k/8} <= 0.8 / 1.7), so the first 6 of b's
+    windows stay a: 34/40 right, 6 wrong."""
+    from genred.dsp.smoother_params import SmootherParams
+    from genred.training.smoothing_fit import Stream, fit_smoothing, score_back_to_back, score_params
+
+    labels = ("a", "b", "c")
+    a, b = np.tile([0.9, 0.05, 0.05], (20, 1)), np.tile([0.05, 0.9, 0.05], (20, 1))
+    streams = [Stream(a, np.full(20, -20.0), np.arange(20) + 1.0, 0, "sa", "set"),
+               Stream(b, np.full(20, -20.0), np.arange(20) + 1.0, 1, "sb", "set")]
+    slow, fast = (SmootherParams(tau_s=t, switch_margin=0.05, switch_hold_s=0.0, confidence_floor=0.3) for t in (8.0, 1e-3))
+    assert score_params(streams, labels, slow)["correct"] == score_params(streams, labels, fast)["correct"] == 1.0
+    got = {t: score_back_to_back(streams, labels, p) for t, p in (("slow", slow), ("fast", fast))}
+    assert got["fast"]["correct"] == 1.0 and got["fast"]["wrong"] == 0.0
+    assert got["slow"]["correct"] == pytest.approx(34 / 40) and got["slow"]["wrong"] == pytest.approx(6 / 40)
+    grid = {"tau_s": (8.0, 1e-3)}
+    base = SmootherParams(switch_margin=0.05, switch_hold_s=0.0, confidence_floor=0.3)
+    assert fit_smoothing(streams, labels, base, grid)["best"].tau_s == 8.0  # alone: a tie, the first in the grid
+    fit = fit_smoothing(streams, labels, base, grid, back_to_back=True)
+    assert fit["mode"] == "back_to_back" and fit["best"].tau_s == 1e-3
+
+
 def _whole_share(share: float, n: int, digits: int = 4) -> bool:
     """Whether ``share`` is k / n for a whole k, to the ``digits`` decimals it was stored with."""
     return abs(share - round(share * n) / n) <= 0.5 * 10.0**-digits + 1e-12

@@ -75,8 +75,9 @@ def track_metrics(item_pred, item_label, item_kind, labels: tuple[str, ...]) -> 
     return out
 
 
-def cross_fit(folds: list[FoldOutputs], labels: tuple[str, ...], setup) -> tuple[float, Any, dict]:
-    """The temperature and smoothing that ``folds``' test outputs choose."""
+def cross_fit(folds: list[FoldOutputs], labels: tuple[str, ...], setup, back_to_back: bool = False) -> tuple[float, Any, dict]:
+    """The temperature and smoothing that ``folds``' test outputs choose (smoothing fitted on
+    each full clip as its own stream, or ``back_to_back``: each fold's and set's clips as one)."""
     from genred.dsp.smoother_params import SmootherParams
 
     from .steps import activate, smoothing_step
@@ -88,7 +89,7 @@ def cross_fit(folds: list[FoldOutputs], labels: tuple[str, ...], setup) -> tuple
     t = round(fit_temperature_ece(np.concatenate(probs), np.concatenate(y)), 4)
     sets = {f"{f.index}/{n}": f.sets[n] for f in folds for n in SETS}
     at_t = {f"{f.index}/{n}": activate(f.classifier, f.raw[n], t) for f in folds for n in SETS}
-    sm = smoothing_step(sets, at_t, labels, setup)
+    sm = smoothing_step(sets, at_t, labels, setup, back_to_back)
     return t, sm.params, sm.fit.get("best_scores") or {}
 
 
@@ -123,10 +124,10 @@ def replay_stream(classifier, tracks: list, seed: list[int], room: bool, setup) 
 
 
 def score_fold(f: FoldOutputs, others: list[FoldOutputs], labels: tuple[str, ...], plan_seed: int,
-               setup) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+               setup, back_to_back: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     from .steps import calibrate_step, device_classifier
 
-    t, smoothing, fit_scores = cross_fit(others, labels, setup)
+    t, smoothing, fit_scores = cross_fit(others, labels, setup, back_to_back)
     cal = calibrate_step(f.classifier, f.raw, f.sets, temperature=t)
     meta = msgspec.structs.replace(f.classifier.metadata, temperature=cal.temperature, smoothing=smoothing.to_dict(),
                                training={"cross_validation_fold": f.index, "temperature_and_smoothing_from_folds":
@@ -164,7 +165,7 @@ def mean_sd(values: list[float | None]) -> dict[str, Any]:
             "folds": len(v), "values": [None if x is None else round(x, 4) for x in values]}
 
 
-def summarise(out: Path, index, tracks, plan, desc: dict[str, Any]) -> dict[str, Any]:
+def summarise(out: Path, index, tracks, plan, desc: dict[str, Any], back_to_back: bool = False) -> dict[str, Any]:
     from .steps import Setup
 
     labels, by_key = index.labels, {t.key: t for t in tracks}
@@ -173,9 +174,9 @@ def summarise(out: Path, index, tracks, plan, desc: dict[str, Any]) -> dict[str,
         raise GenredError(f"{out}: no fold has run yet (run --fold N first)")
     folds = [load_fold(out / f"fold_{i}", i, by_key, labels) for i in done]
     setup = Setup()
-    scored = [score_fold(f, [o for o in folds if o is not f], labels, plan.seed, setup) for f in folds]
+    scored = [score_fold(f, [o for o in folds if o is not f], labels, plan.seed, setup, back_to_back) for f in folds]
     per_fold = [p for p, _ in scored]
-    summary: dict[str, Any] = {"plan": desc, "folds_run": done, "folds_missing": sorted(set(range(len(plan.folds))) - set(done))}
+    summary: dict[str, Any] = {"plan": desc, "smoothing_fit": "back_to_back" if back_to_back else "clips", "folds_run": done, "folds_missing": sorted(set(range(len(plan.folds))) - set(done))}
     for who in ("int8", "float", "teacher"):
         for name in SETS:
             if not all(who in p and name in p[who] for p in per_fold):
@@ -197,7 +198,7 @@ def summarise(out: Path, index, tracks, plan, desc: dict[str, Any]) -> dict[str,
         streams = [p["stream"][name] for p in per_fold if p["stream"][name]]
         summary.setdefault("stream", {})[name] = {k: mean_sd([s[k] for s in streams]) for k in (
             "right_share", "per_true_change", "wrong_changes_per_hour", "median_latency_s")}
-    t, smoothing, _ = cross_fit(folds, labels, setup)
+    t, smoothing, _ = cross_fit(folds, labels, setup, back_to_back)
     summary["chosen_by_all_folds"] = {"temperature": t, "smoothing": smoothing.to_dict()}
     summary["per_fold"] = per_fold
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")

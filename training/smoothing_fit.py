@@ -11,6 +11,12 @@ parameter set scores, per clip,
 
 ("uncertain" and "silence" publish no genre: neither right nor wrong), averaged over
 all clips. The grid's best is chosen; ties go to the first in grid order.
+
+``back_to_back=True`` scores what a living room hears instead: the clips of each group (a
+scored set) played one after another in a seeded order through one smoother, so a
+parameter set also pays for how long the last genre lingers after the music changes.
+Per window as above, and ``CHANGE_PENALTY`` per change *to a genre that is not playing*
+(`stream_score`'s wrong changes), per clip.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ class Stream:
     t_end_s: np.ndarray  # (n,)
     label: int
     name: str = ""
+    group: str = ""  # what it is played back to back with (`back_to_back`): its scored set
 
 
 def run_stream(stream: Stream, labels: tuple[str, ...], params: SmootherParams) -> dict[str, float]:
@@ -60,6 +67,40 @@ def run_stream(stream: Stream, labels: tuple[str, ...], params: SmootherParams) 
 def score_params(streams: list[Stream], labels: tuple[str, ...], params: SmootherParams) -> dict[str, float]:
     rows = [run_stream(s, labels, params) for s in streams]
     out = {k: float(np.mean([r[k] for r in rows])) for k in ("correct", "wrong", "changes")}
+    out["score"] = out["correct"] - WRONG_WEIGHT * out["wrong"] - CHANGE_PENALTY * out["changes"]
+    return out
+
+
+def score_back_to_back(streams: list[Stream], labels: tuple[str, ...], params: SmootherParams,
+                       seed: int = 0) -> dict[str, float]:
+    """Each group's streams back to back (seeded order) through one smoother, scored per
+    window and per wrong change; the mean over groups, weighted by their clips."""
+    from .stream_score import Segment, score_stream
+
+    groups: dict[str, list[Stream]] = {}
+    for s in streams:
+        groups.setdefault(s.group, []).append(s)
+    rows, weights = [], []
+    for g, members in sorted(groups.items()):
+        order = np.random.default_rng([seed, len(members)]).permutation(len(members))
+        sm, t0, times, published, truth, segments = Smoother(labels, params), 0.0, [], [], [], []
+        for j in order:
+            s = members[int(j)]
+            end = t0 + float(s.t_end_s[-1])
+            segments.append(Segment(t0, end, labels[s.label], s.name))
+            for p, lvl, t in zip(s.probs, s.level_db, s.t_end_s, strict=True):
+                times.append(t0 + float(t))
+                published.append(sm.process(p, float(lvl), times[-1]).genre)
+                truth.append(labels[s.label])
+            t0 = end + 1e-6  # the last window ends on its clip's end: it belongs to that clip
+        score = score_stream(times, published, segments)
+        wrong = sum(p is not None and p != g for p, g in zip(published, truth, strict=True)) / len(published)
+        rows.append({"correct": score.right_share, "wrong": wrong, "changes": score.wrong_changes / len(members),
+                     "latency_s": score.median_latency_s})
+        weights.append(len(members))
+    w = np.array(weights, dtype=np.float64) / sum(weights)
+    out = {k: float(sum(wi * r[k] for wi, r in zip(w, rows, strict=True))) for k in ("correct", "wrong", "changes")}
+    out["median_latency_s"] = float(np.median([r["latency_s"] for r in rows]))
     out["score"] = out["correct"] - WRONG_WEIGHT * out["wrong"] - CHANGE_PENALTY * out["changes"]
     return out
 
@@ -83,18 +124,21 @@ _DEFAULT_BASE = SmootherParams()  # frozen: one shared default is safe
 
 
 def fit_smoothing(
-    streams: list[Stream], labels: tuple[str, ...], base: SmootherParams = _DEFAULT_BASE, grid: dict[str, tuple] = GRID
+    streams: list[Stream], labels: tuple[str, ...], base: SmootherParams = _DEFAULT_BASE, grid: dict[str, tuple] = GRID,
+    back_to_back: bool = False,
 ) -> dict[str, Any]:
-    """Score every grid point; return the best params and the table."""
+    """Score every grid point (each clip its own stream, or ``back_to_back``); return the
+    best params and the table."""
     if not streams:
         return {"best": base, "table": [], "default": None, "raw": None}
     table = []
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
         params = msgspec.structs.replace(base, **dict(zip(keys, values, strict=True)))
-        table.append((params, score_params(streams, labels, params)))
+        table.append((params, (score_back_to_back if back_to_back else score_params)(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {
+        "mode": "back_to_back" if back_to_back else "clips",
         "best": best[0],
         "best_scores": best[1],
         "table": table,

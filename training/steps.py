@@ -285,7 +285,8 @@ def calibrate_step(classifier: TfliteClassifier, raw: dict[str, np.ndarray], set
     return Calibrated(temperature, summary, reliabilities, probs, scores)
 
 
-def smoothing_streams(ev: EvalSet, probs: np.ndarray, front_end: LogMelParams, window: WindowParams) -> list[Stream]:
+def smoothing_streams(ev: EvalSet, probs: np.ndarray, front_end: LogMelParams, window: WindowParams,
+                      group: str = "") -> list[Stream]:
     """Each full clip as a stream: its windows' probabilities, levels and end times."""
     streams = []
     frame_s = front_end.hop_length / front_end.sample_rate_hz
@@ -294,13 +295,15 @@ def smoothing_streams(ev: EvalSet, probs: np.ndarray, front_end: LogMelParams, w
             continue
         sel = ev.item == i
         ends = (ev.start_frame[sel] + window.window_frames) * frame_s
-        streams.append(Stream(probs[sel], ev.level_db[sel], ends, int(ev.item_label[i]), ev.items[i].key))
+        streams.append(Stream(probs[sel], ev.level_db[sel], ends, int(ev.item_label[i]), ev.items[i].key, group))
     return streams
 
 
 def smoothing_step(sets: dict[str, EvalSet], probs: dict[str, np.ndarray], labels: tuple[str, ...],
-                   setup: Setup) -> Smoothing:
-    """Smoothing defaults measured on the full clips of the scored sets as streams."""
-    streams = [s for name, ev in sets.items() for s in smoothing_streams(ev, probs[name], setup.front_end, setup.window)]
-    fit = fit_smoothing(streams, labels, SmootherParams())
+                   setup: Setup, back_to_back: bool = False) -> Smoothing:
+    """Smoothing defaults measured on the full clips of the scored sets as streams (each
+    clip its own, or each set's clips back to back)."""
+    streams = [s for name, ev in sets.items()
+               for s in smoothing_streams(ev, probs[name], setup.front_end, setup.window, name)]
+    fit = fit_smoothing(streams, labels, SmootherParams(), back_to_back=back_to_back)
     return Smoothing(fit["best"], fit)
