@@ -109,8 +109,9 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     split = split_step(req)
     teacher = TeacherPlan(req.teacher_hears, req.teacher_hop_frames, req.teacher_c, pool=req.pool) if req.teacher else None
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
-    student = student_step(split, setup, StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, True,
-                                                     req.name, req.representative_n), tflite_path)
+    plan = StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, select=True, name=req.name,
+                       representative_n=req.representative_n)
+    student = student_step(split, setup, plan, tflite_path)
     sets = student.features.sets
     raw = {name: raw_outputs(student.classifier, ev.x) for name, ev in sets.items()}
     calibrated = calibrate_step(student.classifier, raw, sets)

@@ -127,8 +127,9 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
     if args.teacher:
         teacher_plan = TeacherPlan(hears=args.teacher_hears, offset_db=dev_offset_db(tracks, labels, setup), pool=args.pool)
     folder = args.out / f"fold_{i}"
-    student = student_step(split, setup, StudentPlan(cfg, args.room_copies, SETS, teacher_plan, False,
-                                                     f"{args.name}-cv-fold{i}", 300), folder / "model.tflite")
+    student_plan = StudentPlan(cfg, args.room_copies, SETS, teacher_plan, select=False, name=f"{args.name}-cv-fold{i}",
+                               representative_n=300)
+    student = student_step(split, setup, student_plan, folder / "model.tflite")
     feats, teacher, fitted = student.features, student.teacher, student.fitted
     arrays: dict[str, np.ndarray] = {}
     for name, ev in feats.sets.items():

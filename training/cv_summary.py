@@ -176,7 +176,8 @@ def summarise(out: Path, index, tracks, plan, desc: dict[str, Any], back_to_back
     setup = Setup()
     scored = [score_fold(f, [o for o in folds if o is not f], labels, plan.seed, setup, back_to_back) for f in folds]
     per_fold = [p for p, _ in scored]
-    summary: dict[str, Any] = {"plan": desc, "smoothing_fit": "back_to_back" if back_to_back else "clips", "folds_run": done, "folds_missing": sorted(set(range(len(plan.folds))) - set(done))}
+    summary: dict[str, Any] = {"plan": desc, "smoothing_fit": "back_to_back" if back_to_back else "clips", "folds_run": done,
+                               "folds_missing": sorted(set(range(len(plan.folds))) - set(done))}
     for who in ("int8", "float", "teacher"):
         for name in SETS:
             if not all(who in p and name in p[who] for p in per_fold):

@@ -47,6 +47,7 @@ _LOG = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ = 16000
 CLIP_S = (8.0, 20.0)
+MIN_CLIP_S = 5.0  # a group's last, shorter clip is kept only from this long
 GAP_S = 0.12
 MAX_SOUND_S = 30.0  # a long ambient loop gives its first 30 s
 # Longer than this, a game's "sound" is a song (FreeDink keeps its soundtrack beside its
@@ -85,7 +86,7 @@ RULES = (
 PACKAGES = tuple(dict.fromkeys(r.package for r in RULES))
 # Music among the effects, by name: instruments, notes (hedgewars' 1C..9D), fanfares,
 # jingles, a singing voice pack, war drums and horn calls, a rap.
-MUSICAL = re.compile(r"(?i)(/music/|/Music/|horn-signals|wardrums|fanfare|jingle|tada|_rap|valkyries|"
+MUSICAL = re.compile(r"(?i)(/music/|horn-signals|wardrums|fanfare|jingle|tada|_rap|valkyries|"
                      r"/\d[A-G]\.ogg$|lifeup|invincible|excellent|welldone|gamestart|/Singer/|hogchant|"
                      r"Yoohoo|Hellish|savebell|coins_cleared|countdown)")
 
@@ -128,7 +129,7 @@ def join_group(paths: list[Path], seed: int) -> list[tuple[np.ndarray, int]]:
     rng = np.random.default_rng(seed)
     order = [paths[i] for i in rng.permutation(len(paths))]
     gap = np.zeros(int(GAP_S * SAMPLE_RATE_HZ), np.float32)
-    clips, parts, n_sounds, total = [], [], 0, 0.0
+    clips, parts, n_sounds, length, total = [], [], 0, 0, 0.0
     target = float(rng.uniform(*CLIP_S))
     for p in order:
         if total >= MAX_GROUP_S:
@@ -141,13 +142,12 @@ def join_group(paths: list[Path], seed: int) -> list[tuple[np.ndarray, int]]:
         if x.size == 0:
             continue
         parts += [x, gap]
-        n_sounds += 1
-        length_s = sum(a.size for a in parts) / SAMPLE_RATE_HZ
-        if length_s >= target:
+        n_sounds, length = n_sounds + 1, length + x.size + gap.size
+        if length >= target * SAMPLE_RATE_HZ:
             clips.append((np.concatenate(parts[:-1]), n_sounds))
-            total += length_s
-            parts, n_sounds, target = [], 0, float(rng.uniform(*CLIP_S))
-    if parts and sum(a.size for a in parts) / SAMPLE_RATE_HZ >= 5.0:  # a short tail is dropped
+            total += length / SAMPLE_RATE_HZ
+            parts, n_sounds, length, target = [], 0, 0, float(rng.uniform(*CLIP_S))
+    if parts and length >= MIN_CLIP_S * SAMPLE_RATE_HZ:
         clips.append((np.concatenate(parts[:-1]), n_sounds))
     return clips
 

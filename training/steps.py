@@ -6,7 +6,8 @@
 (the shipped model: the split, calibration, smoothing and bundle are its own) and for the
 cross-validation driver (`cv_driver`: once per fold; it calibrates and smooths across
 folds). A step reads only what it is given, so a fold can reuse the cached features and
-teacher outputs of another. (The results hold arrays and lists: frozen means not re-bound, not deep-frozen.)
+teacher outputs of another. (The results hold arrays and lists: frozen means not re-bound,
+not deep-frozen.)
 """
 
 from __future__ import annotations
