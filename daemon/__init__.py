@@ -1,9 +1,15 @@
 """genred.daemon: the command line, replay/evaluate, capture and MQTT publishing."""
 
+import os
 from importlib import metadata as _metadata
 from pathlib import Path
 
-from genred.dsp.errors import ModelError
+# Before numpy loads: its OpenBLAS would start a thread per CPU and spin them on the
+# front end's small matrix products, costing CPU the daemon's one core does not have
+# (a fifth of the runtime path in `genred bench` on 2 CPUs). A user's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from genred.dsp.errors import ModelError  # noqa: E402 - after the thread setting, before numpy
 
 try:
     __version__ = _metadata.version("genred")

@@ -81,6 +81,9 @@ class Pipeline:
         self.smoother = Smoother(self.labels, smoother_params)
         self.times = StageTimes()
         self._samples_in = 0  # at the input rate, for the padded window's end time
+        self._held: list[np.ndarray] = []  # resampled samples not yet turned into frames
+        self._n_held = 0
+        self._n_framed = 0  # resampled samples given to the log-mel since reset
 
     @property
     def hop_s(self) -> float:
@@ -98,6 +101,7 @@ class Pipeline:
         self.smoother.reset()
         self.times = StageTimes()
         self._samples_in = 0
+        self._held, self._n_held, self._n_framed = [], 0, 0
 
     def process(self, block: np.ndarray) -> list[WindowResult]:
         t0 = time.perf_counter()
@@ -105,7 +109,7 @@ class Pipeline:
         self._samples_in += mono.shape[0]
         resampled = self._resampler.process(mono)
         t1 = time.perf_counter()
-        windows = self._windower.process(self._mel.process(resampled))
+        windows = self._frames_to_windows(resampled)
         self.times.resample_s += t1 - t0
         self.times.front_end_s += time.perf_counter() - t1
         return [self._classify(w) for w in windows]
@@ -113,12 +117,28 @@ class Pipeline:
     def flush(self) -> list[WindowResult]:
         """End of stream: the rest of the resampler's output, and the padded window
         of a stream shorter than one window. The pipeline is then reset."""
-        tail = self._resampler.flush()
-        windows = self._windower.process(self._mel.process(tail))
+        windows = self._frames_to_windows(self._resampler.flush(), end=True)
         windows += self._windower.flush()
         results = [self._classify(w) for w in windows]
         self.reset()
         return results
+
+    def _frames_to_windows(self, samples: np.ndarray, end: bool = False) -> list[Window]:
+        """Log-mel frames of the held samples, once they complete the next window.
+
+        Holding the samples until then emits every window in the same call as before,
+        but computes its ~60 new frames in one batch instead of ~6 per 0.1 s block,
+        which costs a third as much."""
+        self._held.append(samples)
+        self._n_held += samples.size
+        fe = self.front_end
+        needed = (self._windower.frames_for_next_window - 1) * fe.hop_length + fe.n_fft
+        if not end and self._n_framed + self._n_held < needed:
+            return []
+        x = self._held[0] if len(self._held) == 1 else np.concatenate(self._held)
+        self._held, self._n_held = [], 0
+        self._n_framed += x.size
+        return self._windower.process(self._mel.process(x))
 
     def _classify(self, w: Window) -> WindowResult:
         t0 = time.perf_counter()

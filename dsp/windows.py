@@ -101,6 +101,11 @@ class StreamingWindower:
             self._seen += n
         return out
 
+    @property
+    def frames_for_next_window(self) -> int:
+        """Frames since reset the next window needs: it is emitted by the call that brings them."""
+        return self._next_start + self.window.window_frames
+
     def flush(self) -> list[Window]:
         """End of stream: a stream shorter than one window gives one padded window."""
         out: list[Window] = []
@@ -134,7 +139,8 @@ def _split(frames: np.ndarray, size: int) -> Iterator[np.ndarray]:
 def window_levels_db(windows_db: np.ndarray, front_end: LogMelParams) -> np.ndarray:
     """Level of each window of ``(..., frames, mels)`` log-mel dB: mean mel power in dB
     re a full-scale 1 kHz sine. One window or a training batch: the same arithmetic."""
-    power = np.mean(np.power(10.0, np.asarray(windows_db).astype(np.float64) / 10.0), axis=(-2, -1))
+    # exp, not power(10, x / 10): the same powers at a third of the cost, paid every hop.
+    power = np.mean(np.exp(np.asarray(windows_db).astype(np.float64) * (np.log(10.0) / 10.0)), axis=(-2, -1))
     # np.asarray: one window's mean is a numpy scalar; the levels are an array either way.
     return np.asarray(10.0 * np.log10(np.maximum(power, front_end.amin)) - reference_power_db(front_end))
 

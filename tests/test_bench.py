@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,15 @@ def test_bench_shows_the_music_detectors_cost(tmp_path, make_bundle):
     assert r["stage_share"] == pytest.approx({k: v / sum(r["stage_s"].values()) for k, v in r["stage_s"].items()})
     assert f"music detector {model.parent / 'music.tflite'}" in proc.stdout
     assert "ms per window)" in proc.stdout and "music detector " in proc.stdout.split("stage share:")[1]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: OpenBLAS starts no threads to keep out")
+def test_the_runtime_runs_numpy_on_one_blas_thread():
+    def threads_after_a_matmul(imports: str) -> int:
+        code = f"import os, {imports}; a = numpy.ones((300, 300)); a @ a; print(len(os.listdir('/proc/self/task')))"
+        env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=True)
+        return int(done.stdout)
+
+    assert threads_after_a_matmul("numpy") > 1  # a thread per CPU, as the daemon must not
+    assert threads_after_a_matmul("genred.daemon, numpy") == 1

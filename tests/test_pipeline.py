@@ -43,6 +43,21 @@ def test_output_independent_of_block_size(classifier, rate, channels):
             assert a.state.status == b.state.status and a.state.genre == b.state.genre
 
 
+@pytest.mark.parametrize("rate", [44100, 16000])
+def test_a_window_comes_out_of_the_block_that_completes_it(classifier, rate):
+    # The frames are computed in a batch once a window is due: never a block late.
+    block = rate // 10
+    x = music_like(6.0, rate, seed=3)
+    p = Pipeline(classifier, rate)
+    emitted = []
+    for i in range(0, x.shape[0], block):
+        emitted += [(r.end_s, (i + block) / rate) for r in p.process(x[i : i + block])]
+    assert len(emitted) == 4
+    for end_s, block_end_s in emitted:
+        # The resampler's filter reaches ~0.6 ms past a sample at 44.1 kHz.
+        assert block_end_s - 0.1 < end_s + 0.001 and end_s <= block_end_s
+
+
 def test_short_input_gives_one_padded_window(classifier):
     x = music_like(1.25, 44100, channels=2)
     (r,) = _run(classifier, x, 44100, [1000] * (x.shape[0] // 1000) + [x.shape[0] % 1000])
