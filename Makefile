@@ -77,9 +77,9 @@ model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \
 		--train-list $(GTZAN)/train_filtered.txt --valid-list $(GTZAN)/valid_filtered.txt \
 		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
-	@$(MAKE) --no-print-directory pool speech
+	@$(MAKE) --no-print-directory pool speech sounds
 	$(VENV)/bin/python -m genred.training.detector_cli build --data $(GTZAN) --nonmusic $(NONMUSIC) \
-		--speech $(SPEECH) --pool $(POOL) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \
+		--speech $(SPEECH) --pool $(POOL) --sounds $(SOUNDS) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \
 		--cv-summary docs/music_detector_cv.json --out daemon/models/default
 	$(VENV)/bin/python -m genred.training.accurate --data $(GTZAN) --out daemon/models/accurate
 	$(VENV)/bin/python -m genred.training.detector_cli attach --out daemon/models/accurate

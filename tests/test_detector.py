@@ -460,3 +460,18 @@ def test_detector_compare_sums_a_kind_over_its_sources_and_refuses_other_folds()
     assert "| GTZAN music (40 windows) | 12.5 / nan % |" in table
     with pytest.raises(ValueError, match="different folds"):
         compare(run(["fold0"], 0.05), run(["fold0", "fold1"], 0.05), ("a", "b"))
+
+
+def test_the_reports_build_command_parses_back_to_the_same_recipe():
+    from genred.training.detector_cli import build_command, build_parser
+
+    argv = ["build", "--data", "g", "--nonmusic", "n", "--speech", "s", "--pool", "p", "--sounds", "x",
+            "--synth-noise", "12", "--epochs", "10", "--steps", "150", "--gate", "music_on=0.6", "music_off=0.3",
+            "--cv-summary", "cv.json", "--out", "b", "--cache", "elsewhere"]
+    args = build_parser().parse_args(argv)
+    command = build_command(args)
+    assert command.startswith("python -m genred.training.detector_cli build ")
+    again = build_parser().parse_args(command.split()[3:])
+    recipe = {k: v for k, v in vars(args).items() if k not in ("cache", "debug")}
+    assert {k: v for k, v in vars(again).items() if k not in ("cache", "debug")} == recipe
+    assert "elsewhere" not in command and "--folds" not in command  # not the recipe; a default left out

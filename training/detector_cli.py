@@ -54,6 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# Not part of a build's recipe: where its caches live and how it logs.
+_NOT_RECIPE = ("command", "cache", "debug")
+
+
+def build_command(args: argparse.Namespace) -> str:
+    """The `build` command line that remakes ``args``' detector, for its report: every
+    option that differs from its default (so a new option cannot be left out), plus
+    the data folders and --out."""
+    parts = ["python -m genred.training.detector_cli build"]
+    for action in build_parser()._actions:
+        key = action.dest
+        if not action.option_strings or key in _NOT_RECIPE or key == "help":
+            continue
+        value = getattr(args, key)
+        if value == action.default and key not in ("data", "nonmusic", "out"):
+            continue
+        items = value if isinstance(value, list) else [value]
+        parts.append(" ".join([action.option_strings[0], *map(str, items)]))
+    return " ".join(parts)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .command import run_command, setup_logging
     from .detector_run import run

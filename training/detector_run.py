@@ -16,6 +16,7 @@ from genred.dsp.smoother_params import SmootherParams
 from .augment import RoomParams
 from .cv import grouped_folds
 from .detector import LABELS, DetectorConfig, export_int8, representative, save, train_detector
+from .detector_cli import build_command
 from .detector_data import Clip, gtzan_clips, nonmusic_clips, pool_clips, synth_noise_clips
 from .detector_eval import (
     concat_stream_scores,
@@ -210,7 +211,7 @@ def run_build(args) -> None:
     from .detector_report import section, write_section
 
     write_section(args.out / "report.md", section(cfg.to_dict(), len(items), len(tflite), gate,
-                                                  cv if args.cv_summary is not None else None, command_line(args)))
+                                                  cv if args.cv_summary is not None else None, build_command(args)))
     _LOG.info("wrote %s (%d bytes) and declared it in %s", args.out / "music.tflite", len(tflite), bundle.metadata_path)
 
 
@@ -247,16 +248,6 @@ def run_attach(args) -> None:
             "the genre model is unsure: the uncertain state publishes no genre).")
     write_section(target.tflite_path.parent / "report.md", text, note)
     _LOG.info("attached %s (%d bytes) to %s", src.music_detector.file, len(tflite), target.metadata_path)
-
-
-def command_line(args) -> str:
-    parts = ["python -m genred.training.detector_cli build"]
-    for key in ("data", "nonmusic", "speech", "pool", "synth_noise", "recipe", "epochs", "steps", "seed", "mixes",
-                "cv_summary", "out"):
-        value = getattr(args, key)
-        if value is not None and not (key == "recipe" and value == "shipped"):
-            parts.append(f"--{key.replace('_', '-')} {value}")
-    return " ".join(parts)
 
 
 def parse_gate(items: list[str]) -> dict[str, float]:
