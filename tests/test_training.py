@@ -374,9 +374,11 @@ def test_temperature_scaling_recovers_an_overconfident_model():
 @pytest.mark.slow
 def test_tiny_run_with_the_teacher(gtzan_like, tmp_path, musicnn):
     """--teacher: MSD_musicnn embeddings, a head, soft labels; its scores are reported.
-    By default the teacher hears only the clean audio: room copies are not embedded."""
+    By default the teacher hears only the clean audio: room copies are not embedded.
+    The smoothing is fitted back to back, as `make model` does."""
     out = tmp_path / "model"
     cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out), "--teacher",
+           "--smoothing-fit", "back_to_back",
            "--epochs", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny", "--room-copies", "1",
            "--valid-fraction", "0.4", "--workers", "1", "--cache", str(tmp_path / "cache" / "features"), "--seed", "3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -392,6 +394,9 @@ def test_tiny_run_with_the_teacher(gtzan_like, tmp_path, musicnn):
     # MSD_musicnn's embedding: its head names every clean valid track.
     assert teacher["valid"]["track_accuracy"] == 1.0, teacher
     assert "teacher (MSD_musicnn" in (out / "report.md").read_text()
+    assert "back to back, each set's clips as one stream" in (out / "report.md").read_text()
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["smoothing_fit"]["fitted_on"] == "back_to_back" and log["smoothing_fit"]["best_scores"]["score"] <= 1
     assert list((tmp_path / "cache" / "genred-teacher").rglob("*.npy"))
 
 

@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--warp", type=float, default=d.warp_p,
                    help="share of windows time-stretched (+-10 %%) and pitch-shifted (+-2 mel bins)")
+    p.add_argument("--smoothing-fit", choices=("clips", "back_to_back"), default="clips",
+                   help="fit the smoothing on each valid full clip alone, or on each set's clips back to back "
+                   "(a genre that lingers after a change costs; what 4-fold CV chose for large_att)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="feature cache folder ('none' to disable)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes computing features")
@@ -114,7 +117,7 @@ def request_from_args(args: argparse.Namespace):
         data=args.data, out=args.out, train_list=args.train_list, valid_list=args.valid_list,
         valid_fraction=args.valid_fraction, config=config_from_args(args), room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
-        teacher=args.teacher, teacher_hears=args.teacher_hears, pool=args.pool,
+        teacher=args.teacher, teacher_hears=args.teacher_hears, pool=args.pool, smoothing_fit=args.smoothing_fit,
     )
 
 

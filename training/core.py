@@ -54,6 +54,9 @@ class TrainRequest:
     teacher_c: float = 0.01  # inverse L2 strength of the head's logistic regression
     teacher_hears: str = "clean"  # "clean" or "own": what the teacher labels a room copy's window by
     pool: Path | None = None  # a folder of unlabelled music, labelled by the teacher (unlabelled.pool_items)
+    # How the smoothing is fitted on the valid full clips: each its own stream ("clips"),
+    # or each set's clips back to back ("back_to_back": a genre lingering after a change costs).
+    smoothing_fit: str = "clips"
     workers: int = 2
     # TensorFlow threads. 1: a seed reproduces the model bit for bit; more: faster, but
     # CPU kernels then sum in a timing-dependent order and runs drift apart.
@@ -116,7 +119,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     raw = {name: raw_outputs(student.classifier, ev.x) for name, ev in sets.items()}
     calibrated = calibrate_step(student.classifier, raw, sets)
     # Smoothing defaults, measured on the valid full clips (clean and through the room).
-    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup)
+    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup, back_to_back=req.smoothing_fit == "back_to_back")
     return bundle_step(req, split, student, calibrated, smoothing, t_start)
 
 
@@ -193,9 +196,10 @@ def bundle_step(req: TrainRequest, split: DataSplit, student: Student, calibrate
         "history": result.history, "smoothing_fit": {
         "best": meta.smoothing, "best_scores": fit.get("best_scores"), "default": fit.get("default"),
         "raw_argmax": fit.get("raw"), "grid": fit.get("grid"), "streams": fit.get("n_streams"),
+        "fitted_on": req.smoothing_fit,
     }}, indent=1) + "\n", encoding="utf-8")
     write_report(
-        tflite_path.parent, meta, result.history, sets, fitted.float_scores, int8_scores, fit,
+        tflite_path.parent, meta, result.history, sets, fitted.float_scores, int8_scores, {**fit, "fitted_on": req.smoothing_fit},
         ops=op_names(exported.tflite), command=req_command(req), wall_s=time.perf_counter() - t_start,
         reliabilities=calibrated.reliabilities,
     )

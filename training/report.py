@@ -107,6 +107,15 @@ def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], te
     plt.close(fig)
 
 
+_SMOOTHING_HOW = {
+    "clips": "as streams, each clip its own: score = share of windows publishing the right genre - 0.5 x share "
+             "publishing a wrong one - 0.05 x changes of the published genre per clip.",
+    "back_to_back": "back to back, each set's clips as one stream in a seeded order (`--smoothing-fit back_to_back`): "
+                    "score = share of windows publishing the genre playing - 0.5 x share publishing another - 0.05 x "
+                    "changes to a genre that is not playing, per clip.",
+}
+
+
 def write_report(
     folder: Path, meta: ModelMetadata, history: list[dict[str, float]], sets: dict[str, Any],
     float_scores: dict[str, dict[str, Any]], int8_scores: dict[str, dict[str, Any]], fit: dict[str, Any],
@@ -183,7 +192,7 @@ def write_report(
         specaug_p=cfg["specaug_p"], label_smoothing=cfg["label_smoothing"], mixup_p=cfg["mixup_p"],
         features_s=f"{tr['features_wall_s']:.0f}", train_s=f"{tr['train_wall_s']:.0f}",
         extra_training_lines="".join("\n" + line for line in extra), n_streams=fit.get("n_streams", 0),
-        smoothing_rows="\n".join(smooth_rows), chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
+        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("fitted_on", "clips")], chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
     )
     (folder / "report.md").write_text(text, encoding="utf-8")
     _LOG.info("wrote %s", folder / "report.md")
