@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warp", type=float, default=d.warp_p,
                    help="share of windows time-stretched (+-10 %%) and pitch-shifted (+-2 mel bins)")
     p.add_argument("--smoothing-fit", choices=("clips", "back_to_back"), default="clips",
-                   help="fit the smoothing on each valid full clip alone, or on each set's clips back to back "
-                   "(a genre that lingers after a change costs; what 4-fold CV chose for large_att)")
+                   help="fit the smoothing on the scored full clips each as its own stream (clips), or on each "
+                   "scored set's clips back to back, as the stream score plays them, so that a genre lingering after a "
+                   "change costs (the valid sets in a build; the other folds' in a CV summary)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="feature cache folder ('none' to disable)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes computing features")

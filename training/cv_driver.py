@@ -48,9 +48,6 @@ def build_cv_parser():
     p.add_argument("--fold", type=int, action="append", default=None,
                    help="run only this fold (0-based; repeatable); then --summarise gathers them")
     p.add_argument("--summarise", action="store_true", help="only gather the folds already run under --out")
-    p.add_argument("--smoothing-fit", choices=("clips", "back_to_back"), default="clips",
-                   help="summary: fit the smoothing on the other folds' full clips each as its own stream (clips), or "
-                   "played back to back as the stream score plays them, so that lingering after a change costs")
     p.add_argument("--artists", type=Path, default=None, help="artist list (default: <data>/artists.tsv)")
     return p
 
