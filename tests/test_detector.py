@@ -475,3 +475,14 @@ def test_the_reports_build_command_parses_back_to_the_same_recipe():
     recipe = {k: v for k, v in vars(args).items() if k not in ("cache", "debug")}
     assert {k: v for k, v in vars(again).items() if k not in ("cache", "debug")} == recipe
     assert "elsewhere" not in command and "--folds" not in command  # not the recipe; a default left out
+
+
+def test_arch_picks_the_detectors_cnn_and_a_bad_one_is_named():
+    from genred.training.detector_cli import build_parser
+    from genred.training.detector_run import config
+
+    parse = build_parser().parse_args
+    assert config(parse(["cv", "--out", "x"])).arch == "detector"
+    assert config(parse(["cv", "--out", "x", "--arch", "medium_att"])).arch == "medium_att"
+    with pytest.raises(ValueError, match="--arch nope"):
+        config(parse(["cv", "--out", "x", "--arch", "nope"]))

@@ -28,6 +28,7 @@ from .detector_eval import (
     training_mixes,
     window_scores,
 )
+from .models import ARCHITECTURES
 
 _LOG = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def config(args) -> DetectorConfig:
     d = dataclasses.replace(DetectorConfig(seed=args.seed), **RECIPES[args.recipe])
-    return dataclasses.replace(d, epochs=args.epochs or d.epochs, steps_per_epoch=args.steps or d.steps_per_epoch)
+    if args.arch is not None and args.arch not in ARCHITECTURES:
+        raise ValueError(f"--arch {args.arch}: not one of {', '.join(sorted(ARCHITECTURES))}")
+    return dataclasses.replace(d, epochs=args.epochs or d.epochs, steps_per_epoch=args.steps or d.steps_per_epoch,
+                               arch=args.arch or d.arch)
 
 
 def run(args) -> None:
