@@ -76,7 +76,7 @@ NONMUSIC ?= ../shared/data/nonmusic
 model: $(VENV)/.installed
 	$(VENV)/bin/python -m genred.training --data $(GTZAN) \
 		--train-list $(GTZAN)/train_filtered.txt --valid-list $(GTZAN)/valid_filtered.txt \
-		--out daemon/models/default --seed 1 --threads 1 --teacher --arch medium_att
+		--out daemon/models/default --seed 1 --threads 1 --teacher --arch large_att --smoothing-fit back_to_back
 	@$(MAKE) --no-print-directory pool speech sounds
 	$(VENV)/bin/python -m genred.training.detector_cli build --data $(GTZAN) --nonmusic $(NONMUSIC) \
 		--speech $(SPEECH) --pool $(POOL) --sounds $(SOUNDS) --synth-noise 12 --epochs 10 --steps 150 --seed 1 \

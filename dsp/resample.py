@@ -176,8 +176,8 @@ class StreamingResampler:
                 # is cut into groups of g outputs, group j reading `span` samples from
                 # j * step after the period's start: a call is then one batched matmul
                 # over strided views of the history (BLAS, no gathered copies), each
-                # group's matrix about half non-zero. Where a period's filters would
-                # be gathered per output instead, this was ~8x faster at 44.1 kHz.
+                # group's matrix about half non-zero: at 44.1 kHz in 0.1 s blocks, ~4x
+                # faster than gathering each output's window and filter.
                 self._mode = "general"
                 by_k = phases[(np.arange(up) * down) % up]  # [i]: filter of outputs k % up == i
                 offsets = (np.arange(up) * down) // up
