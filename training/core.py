@@ -235,5 +235,11 @@ def req_command(req: TrainRequest) -> str:
     if req.teacher:
         parts += ["--teacher", f"--teacher-hears {req.teacher_hears}", f"--teacher-weight {req.config.teacher_weight}",
                   f"--teacher-temperature {req.config.teacher_temperature}"]
+    if req.pool is not None:
+        parts += [f"--pool {req.pool}", f"--pool-share {req.config.pool_p}"]
+    if req.config.tag_weight > 0:
+        parts.append(f"--tag-weight {req.config.tag_weight}")
+    if req.smoothing_fit != "clips":
+        parts.append(f"--smoothing-fit {req.smoothing_fit}")
     return " ".join(parts)
 

@@ -170,7 +170,8 @@ def write_report(
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     smooth_rows = [
         f"| {name} | {pct(row['correct'])} | {pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
-        for name, row in (("raw arg-max per window", fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
+        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("fitted_on") == "back_to_back" else ""),
+                           fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
                           ("smoother, chosen", fit.get("best_scores"))) if row]
     text = _template("report.md").substitute(
         name=meta.name, created=meta.created, version=meta.genred_version, tensorflow=tr["tensorflow"],
