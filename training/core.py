@@ -196,10 +196,10 @@ def bundle_step(req: TrainRequest, split: DataSplit, student: Student, calibrate
         "history": result.history, "smoothing_fit": {
         "best": meta.smoothing, "best_scores": fit.get("best_scores"), "default": fit.get("default"),
         "raw_argmax": fit.get("raw"), "grid": fit.get("grid"), "streams": fit.get("n_streams"),
-        "fitted_on": req.smoothing_fit,
+        "fitted_on": fit.get("mode"),
     }}, indent=1) + "\n", encoding="utf-8")
     write_report(
-        tflite_path.parent, meta, result.history, sets, fitted.float_scores, int8_scores, {**fit, "fitted_on": req.smoothing_fit},
+        tflite_path.parent, meta, result.history, sets, fitted.float_scores, int8_scores, fit,
         ops=op_names(exported.tflite), command=req_command(req), wall_s=time.perf_counter() - t_start,
         reliabilities=calibrated.reliabilities,
     )

@@ -15,6 +15,8 @@ import numpy as np
 from genred.dsp.bundle import ModelMetadata
 from genred.dsp.metrics import confusion_matrix
 
+from .smoothing_fit import CHANGE_PENALTY, WRONG_WEIGHT
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -107,12 +109,13 @@ def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], te
     plt.close(fig)
 
 
-_SMOOTHING_HOW = {
-    "clips": "as streams, each clip its own: score = share of windows publishing the right genre - 0.5 x share "
-             "publishing a wrong one - 0.05 x changes of the published genre per clip.",
+_SMOOTHING_HOW = {  # by smoothing_fit's mode
+    "clips": "as streams, each clip its own: score = share of windows publishing the right genre - "
+             f"{WRONG_WEIGHT:g} x share publishing a wrong one - {CHANGE_PENALTY:g} x changes of the published genre "
+             "per clip.",
     "back_to_back": "back to back, each set's clips as one stream in a seeded order (`--smoothing-fit back_to_back`): "
-                    "score = share of windows publishing the genre playing - 0.5 x share publishing another - 0.05 x "
-                    "changes to a genre that is not playing, per clip.",
+                    f"score = share of windows publishing the genre playing - {WRONG_WEIGHT:g} x share publishing "
+                    f"another - {CHANGE_PENALTY:g} x changes to a genre that is not playing, per clip.",
 }
 
 
@@ -170,7 +173,7 @@ def write_report(
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     smooth_rows = [
         f"| {name} | {pct(row['correct'])} | {pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
-        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("fitted_on") == "back_to_back" else ""),
+        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("mode") == "back_to_back" else ""),
                            fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
                           ("smoother, chosen", fit.get("best_scores"))) if row]
     text = _template("report.md").substitute(
@@ -193,7 +196,7 @@ def write_report(
         specaug_p=cfg["specaug_p"], label_smoothing=cfg["label_smoothing"], mixup_p=cfg["mixup_p"],
         features_s=f"{tr['features_wall_s']:.0f}", train_s=f"{tr['train_wall_s']:.0f}",
         extra_training_lines="".join("\n" + line for line in extra), n_streams=fit.get("n_streams", 0),
-        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("fitted_on", "clips")], chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
+        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("mode", "clips")], chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
     )
     (folder / "report.md").write_text(text, encoding="utf-8")
     _LOG.info("wrote %s", folder / "report.md")
