@@ -477,12 +477,13 @@ def test_the_reports_build_command_parses_back_to_the_same_recipe():
     assert "elsewhere" not in command and "--folds" not in command  # not the recipe; a default left out
 
 
-def test_arch_picks_the_detectors_cnn_and_a_bad_one_is_named():
+def test_arch_picks_the_detectors_cnn_and_a_bad_one_is_named(capsys):
     from genred.training.detector_cli import build_parser
     from genred.training.detector_run import config
 
     parse = build_parser().parse_args
     assert config(parse(["cv", "--out", "x"])).arch == "detector"
     assert config(parse(["cv", "--out", "x", "--arch", "medium_att"])).arch == "medium_att"
-    with pytest.raises(ValueError, match="--arch nope"):
-        config(parse(["cv", "--out", "x", "--arch", "nope"]))
+    with pytest.raises(SystemExit) as exc:  # refused by the parser, before any data is read
+        parse(["cv", "--out", "x", "--arch", "nope"])
+    assert exc.value.code == 2 and "--arch: invalid choice: 'nope'" in capsys.readouterr().err

@@ -580,6 +580,53 @@ def test_full_clip_scores_leave_the_excerpts_out():
     assert s["track_accuracy"] == 0.5 and s["window_accuracy"] == 0.4  # the excerpt's right answer is not counted
 
 
+def test_all_dev_trains_on_both_lists_with_the_given_temperature_and_smoothing(gtzan_like, tmp_path):
+    """--all-dev: the final build of a CV-chosen recipe. Both lists are trained on, every
+    epoch runs (none is picked on tracks trained on), and the temperature and smoothing
+    shipped are the ones given, not fitted; the report says valid is in-sample."""
+    from genred.training.dataset import index_dataset, split_stratified
+
+    split = split_stratified(index_dataset(gtzan_like).tracks, 0.4, 3)
+    lists = {}
+    for name, part in (("train", split.train), ("valid", split.valid)):
+        lists[name] = tmp_path / f"{name}.txt"
+        lists[name].write_text("".join(f"{t.genre}/{t.main_path.name}\n" for t in part))
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "genred.training", "--data", str(gtzan_like), "--out", str(out),
+           "--train-list", str(lists["train"]), "--valid-list", str(lists["valid"]), "--all-dev",
+           "--temperature", "0.77", "--smoothing", "tau_s=3", "switch_margin=0.15",
+           "--epochs", "3", "--patience", "1", "--steps", "2", "--batch-size", "8", "--arch", "tiny",
+           "--room-copies", "1", "--workers", "1", "--cache", str(tmp_path / "cache"), "--seed", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "model.json").read_text())
+    log = json.loads((out / "training_log.json").read_text())
+    assert sorted(log["train_tracks"]) == sorted(t.key for t in split.train + split.valid)
+    assert meta["training"]["train_tracks"] == 15 and meta["training"]["all_dev"] is True
+    assert meta["training"]["epochs_run"] == 3 and meta["training"]["best_epoch"] == 3  # no early stop, the last kept
+    assert meta["temperature"] == 0.77 and meta["metrics"]["calibration"]["given"] is True
+    assert meta["smoothing"]["tau_s"] == 3.0 and meta["smoothing"]["switch_margin"] == 0.15
+    assert log["smoothing_fit"]["fitted_on"] == "given"
+    report = (out / "report.md").read_text()
+    assert "valid is scored in-sample" in report and "Given (`--smoothing`" in report
+    assert "--all-dev --temperature 0.77 --smoothing tau_s=3 switch_margin=0.15" in report
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--all-dev", "--smoothing", "tau_s=4"], "--all-dev needs --temperature and --smoothing"),
+    (["--all-dev", "--temperature", "0.8"], "--all-dev needs --temperature and --smoothing"),
+    (["--temperature", "0.8", "--smoothing", "tau=4"], "tau"),
+    (["--temperature", "0.8", "--smoothing", "tau_s"], "--smoothing 'tau_s': use KEY=VALUE"),
+    (["--temperature", "0.8", "--smoothing", "tau_s=fast"], "'fast' is not a number"),
+    (["--temperature", "0"], "--temperature must be > 0"),
+])
+def test_given_temperature_and_smoothing_are_checked_before_training(tmp_path, extra, message):
+    proc = subprocess.run([sys.executable, "-m", "genred.training", "--data", str(tmp_path), "--out", str(tmp_path / "m"),
+                           "--train-list", "t.txt", "--valid-list", "v.txt", *extra],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 @pytest.mark.slow
 def test_teacher_probe_prints_a_row_per_layer(gtzan_like, tmp_path, musicnn):
     from genred.training.dataset import index_dataset, split_stratified
@@ -681,3 +728,7 @@ def test_the_reports_training_command_parses_back_to_the_same_request(tmp_path):
     assert command.startswith("python -m genred.training ")
     again = request_from_args(build_parser().parse_args(command.split()[3:]))
     assert again == req
+    final = request_from_args(build_parser().parse_args(
+        argv + ["--all-dev", "--temperature", "0.8", "--smoothing", "tau_s=4", "switch_margin=0.2"]))
+    assert final.all_dev and final.smoothing == {"tau_s": 4.0, "switch_margin": 0.2}
+    assert request_from_args(build_parser().parse_args(req_command(final).split()[3:])) == final

@@ -12,6 +12,7 @@ from pathlib import Path
 from .command import run_command, setup_logging
 from .features import DEFAULT_CACHE_DIR
 from .models import ARCHITECTURES, ModelSpec
+from .smoothing_fit import parse_settings
 from .train import TrainConfig
 
 _LOG = logging.getLogger(__name__)
@@ -63,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit the smoothing on the scored full clips each as its own stream (clips), or on each "
                    "scored set's clips back to back, as the stream score plays them, so that a genre lingering after a "
                    "change costs (the valid sets in a build; the other folds' in a CV summary)")
+    p.add_argument("--all-dev", action="store_true",
+                   help="the final build of a recipe chosen by cross-validation: train on both lists for exactly "
+                   "--epochs (no epoch picked), with the CV's --temperature and --smoothing; valid is then scored "
+                   "in-sample")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="the softmax temperature to ship (default: fitted on the valid sets)")
+    p.add_argument("--smoothing", nargs="*", default=None, metavar="KEY=VALUE",
+                   help="smoothing settings to ship, over the built-in defaults (default: fitted on the valid sets; "
+                   "e.g. tau_s=4 switch_margin=0.2)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
                    help="feature cache folder ('none' to disable)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="processes computing features")
@@ -99,6 +109,22 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
         parser.error("--tag-weight needs --teacher: the tags are the teacher's")
     if args.pool is not None and not args.teacher:
         parser.error("--pool needs --teacher: the teacher's opinions are the pool's only labels")
+    check_given(parser, args)
+
+
+def check_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The settings a final build takes from a cross-validation instead of fitting them."""
+    if args.temperature is not None and not args.temperature > 0:
+        parser.error(f"--temperature must be > 0, not {args.temperature}")
+    if args.smoothing is not None:
+        try:
+            parse_settings(args.smoothing, "--smoothing")
+        except ValueError as e:
+            parser.error(str(e))
+    if args.all_dev and (args.temperature is None or args.smoothing is None):
+        parser.error("--all-dev needs --temperature and --smoothing (the CV's): nothing held out is left to fit them on")
+    if args.all_dev and (args.train_list is None or args.valid_list is None):
+        parser.error("--all-dev trains on both lists: give --train-list and --valid-list")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -119,6 +145,8 @@ def request_from_args(args: argparse.Namespace):
         valid_fraction=args.valid_fraction, config=config_from_args(args), room_copies=args.room_copies,
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
         teacher=args.teacher, teacher_hears=args.teacher_hears, pool=args.pool, smoothing_fit=args.smoothing_fit,
+        all_dev=args.all_dev, temperature=args.temperature,
+        smoothing=None if args.smoothing is None else parse_settings(args.smoothing, "--smoothing"),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from genred.dsp.bundle import bundle_paths, load_metadata, write_metadata
+from genred.dsp.smoother_params import SmootherParams
 
 from .augment import RoomParams
 from .dataset import DatasetError, Split, counts_per_genre, index_dataset, split_from_lists, split_stratified
@@ -57,6 +58,12 @@ class TrainRequest:
     # How the smoothing is fitted on the valid full clips: each its own stream ("clips"),
     # or each set's clips back to back ("back_to_back": a genre lingering after a change costs).
     smoothing_fit: str = "clips"
+    # The final build of a recipe chosen by cross-validation: trained on both lists (every
+    # dev track) for exactly the configured epochs, with the CV's temperature and smoothing
+    # (nothing is left to choose on: the valid list is then scored in-sample, as a check).
+    all_dev: bool = False
+    temperature: float | None = None  # given: not fitted
+    smoothing: dict[str, float] | None = None  # given settings over SmootherParams' defaults: not fitted (only scored)
     workers: int = 2
     # TensorFlow threads. 1: a seed reproduces the model bit for bit; more: faster, but
     # CPU kernels then sum in a timing-dependent order and runs drift apart.
@@ -97,7 +104,14 @@ def split_step(req: TrainRequest) -> DataSplit:
     else:
         raise DatasetError("give both --train-list and --valid-list, or neither (then a seeded split by track)")
     check_disjoint(split)
-    return DataSplit(req.data, index.labels, tuple(split.train), tuple(split.valid), desc, split.missing,
+    train = tuple(split.train)
+    if req.all_dev:
+        if req.train_list is None or req.valid_list is None:
+            raise DatasetError("--all-dev trains on both lists: give --train-list and --valid-list")
+        train += tuple(split.valid)
+        desc = (f"every dev track: lists {req.train_list.name} + {req.valid_list.name}, both trained on "
+                f"(valid is scored in-sample, a check of the export, not an estimate)")
+    return DataSplit(req.data, index.labels, train, tuple(split.valid), desc, split.missing,
                      tuple(str(p) for p, _ in index.skipped))
 
 
@@ -112,14 +126,16 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     split = split_step(req)
     teacher = TeacherPlan(req.teacher_hears, req.teacher_hop_frames, req.teacher_c, pool=req.pool) if req.teacher else None
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
-    plan = StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, select=True, name=req.name,
+    # All dev: no epoch is picked on tracks the model trained on (a CV fold runs the same way).
+    plan = StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, select=not req.all_dev, name=req.name,
                        representative_n=req.representative_n)
     student = student_step(split, setup, plan, tflite_path)
     sets = student.features.sets
     raw = {name: raw_outputs(student.classifier, ev.x) for name, ev in sets.items()}
-    calibrated = calibrate_step(student.classifier, raw, sets)
+    calibrated = calibrate_step(student.classifier, raw, sets, req.temperature)
     # Smoothing defaults, measured on the valid full clips (clean and through the room).
-    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup, back_to_back=req.smoothing_fit == "back_to_back")
+    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup, back_to_back=req.smoothing_fit == "back_to_back",
+                               given=None if req.smoothing is None else SmootherParams.from_dict(req.smoothing))
     return bundle_step(req, split, student, calibrated, smoothing, t_start)
 
 
@@ -149,7 +165,7 @@ def bundle_step(req: TrainRequest, split: DataSplit, student: Student, calibrate
     if teacher is not None:
         metrics["teacher"] = {name: summarise(teacher.scores[name], ev) for name, ev in sets.items()}
     metrics["calibration"] = calibrated.summary
-    metrics["selection"] = SELECTION
+    metrics["selection"] = SELECTION if not req.all_dev else "the last: every epoch run, as in the CV; nothing is held out to pick one on"
     metrics["model_bytes"] = len(exported.tflite)
 
     valid = sets["valid"]
@@ -157,7 +173,9 @@ def bundle_step(req: TrainRequest, split: DataSplit, student: Student, calibrate
     training_info: dict[str, Any] = {
         "data": str(req.data),
         "split": split.description,
-        "rule": "split by track (genre/stem): no piece of a track is on both sides",
+        "rule": ("no held-out side: the recipe, epochs, temperature and smoothing were chosen by cross-validation"
+                 if req.all_dev else "split by track (genre/stem): no piece of a track is on both sides"),
+        "all_dev": req.all_dev,
         "train_tracks": len(items),
         "train_full_clips": sum(it.kind == "full" for it in items),
         "train_tracks_per_genre": {g: train_counts.get(g, 0) for g in labels},
@@ -241,5 +259,11 @@ def req_command(req: TrainRequest) -> str:
         parts.append(f"--tag-weight {req.config.tag_weight}")
     if req.smoothing_fit != "clips":
         parts.append(f"--smoothing-fit {req.smoothing_fit}")
+    if req.all_dev:
+        parts.append("--all-dev")
+    if req.temperature is not None:
+        parts.append(f"--temperature {req.temperature}")
+    if req.smoothing is not None:
+        parts.append(" ".join(["--smoothing", *(f"{k}={v:g}" for k, v in req.smoothing.items())]))
     return " ".join(parts)
 

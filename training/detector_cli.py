@@ -17,6 +17,8 @@ from pathlib import Path
 
 from genred.dsp.errors import GenredError
 
+from .models import ARCHITECTURES
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what a training batch is made of (detector_run.RECIPES; room: more room copies, "
                    "talk in noise / noise over noise on the not-music side; room_speech: the same with plain speech kept "
                    "at half of the not-music windows)")
-    p.add_argument("--arch", default=None, help="the CNN (training.models.ARCHITECTURES; default: the recipe's, detector)")
+    p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=None,
+                   help="the CNN (training.models; default: the recipe's, detector)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--out", type=Path, required=True, help="cv/summary: the run folder; build, attach: the bundle folder")

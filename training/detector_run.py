@@ -28,7 +28,7 @@ from .detector_eval import (
     training_mixes,
     window_scores,
 )
-from .models import ARCHITECTURES
+from .smoothing_fit import parse_settings
 
 _LOG = logging.getLogger(__name__)
 
@@ -84,8 +84,6 @@ RECIPES: dict[str, dict[str, Any]] = {
 
 def config(args) -> DetectorConfig:
     d = dataclasses.replace(DetectorConfig(seed=args.seed), **RECIPES[args.recipe])
-    if args.arch is not None and args.arch not in ARCHITECTURES:
-        raise ValueError(f"--arch {args.arch}: not one of {', '.join(sorted(ARCHITECTURES))}")
     return dataclasses.replace(d, epochs=args.epochs or d.epochs, steps_per_epoch=args.steps or d.steps_per_epoch,
                                arch=args.arch or d.arch)
 
@@ -255,14 +253,7 @@ def run_attach(args) -> None:
 
 
 def parse_gate(items: list[str]) -> dict[str, float]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key not in GATE_GRID:
-            raise ValueError(f"--gate {item!r}: use KEY=VALUE with KEY one of {', '.join(GATE_GRID)}")
-        out[key] = float(value)
-    SmootherParams.from_dict(out)  # a bad value is refused here, naming the key
-    return out
+    return parse_settings(items, "--gate", tuple(GATE_GRID))
 
 
 def argparse_with(args, **changes):

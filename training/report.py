@@ -70,8 +70,9 @@ def plot_curves(path: Path, history: list[dict[str, float]], best_epoch: int) ->
     a2.legend(loc="upper right", fontsize=8)
     for key, style in (("valid_track_macro_recall", "-"), ("valid_room_track_macro_recall", "-"),
                        ("valid_window_accuracy", "--"), ("valid_room_window_accuracy", "--")):
-        b.plot(ep, [h[key] for h in history], style, label=key.replace("_", " "))
-    b.axvline(best_epoch, color="grey", lw=0.8, ls=":", label=f"selected (epoch {best_epoch})")
+        if all(key in h for h in history):  # a run on fixed epochs scores nothing on the way
+            b.plot(ep, [h[key] for h in history], style, label=key.replace("_", " "))
+    b.axvline(best_epoch, color="grey", lw=0.8, ls=":", label=f"kept (epoch {best_epoch})")
     b.set_ylim(0, 1)
     b.set_xlabel("epoch")
     b.legend(fontsize=7)
@@ -109,13 +110,17 @@ def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], te
     plt.close(fig)
 
 
+_ON_VALID = "the int8 window probabilities of the {n} valid full clips (clean and valid_room)"
 _SMOOTHING_HOW = {  # by smoothing_fit's mode
-    "clips": "as streams, each clip its own: score = share of windows publishing the right genre - "
-             f"{WRONG_WEIGHT:g} x share publishing a wrong one - {CHANGE_PENALTY:g} x changes of the published genre "
-             "per clip.",
-    "back_to_back": "back to back, each set's clips as one stream in a seeded order (`--smoothing-fit back_to_back`): "
-                    f"score = share of windows publishing the genre playing - {WRONG_WEIGHT:g} x share publishing "
-                    f"another - {CHANGE_PENALTY:g} x changes to a genre that is not playing, per clip.",
+    "clips": f"Chosen on {_ON_VALID} as streams, each clip its own: score = share of windows publishing the right "
+             f"genre - {WRONG_WEIGHT:g} x share publishing a wrong one - {CHANGE_PENALTY:g} x changes of the published "
+             "genre per clip.",
+    "back_to_back": f"Chosen on {_ON_VALID} back to back, each set's clips as one stream in a seeded order "
+                    f"(`--smoothing-fit back_to_back`): score = share of windows publishing the genre playing - "
+                    f"{WRONG_WEIGHT:g} x share publishing another - {CHANGE_PENALTY:g} x changes to a genre that is "
+                    "not playing, per clip.",
+    "given": "Given (`--smoothing`: the cross-validation's choice), not fitted. The rows below score it on "
+             f"{_ON_VALID}, tracks the model trained on: a check, not an estimate.",
 }
 
 
@@ -152,8 +157,11 @@ def write_report(
     cal_section = ""
     if cal:
         cal_section = _section(
-            "report_calibration.md", temperature=cal["temperature"], fitted_on=cal["fitted_on"],
-            objective=cal.get("objective", "minimum negative log-likelihood"), bins=cal["bins"], rows="\n".join(
+            "report_calibration.md", temperature=cal["temperature"], how=(
+                "given (`--temperature`, the cross-validation's choice; the ECE below is on windows of tracks the "
+                "model trained on)" if cal.get("given") else
+                f"fitted on the {cal['fitted_on']} ({cal.get('objective', 'minimum negative log-likelihood')})"),
+            bins=cal["bins"], rows="\n".join(
                 f"| {name} | {c['ece_before']:.3f} | {c['ece_after']:.3f} | {c['nll_before']:.3f} | {c['nll_after']:.3f} |"
                 for name, c in ((n, cal[n]) for n in ("valid", "valid_room", "pooled") if n in cal and "nll_before" in cal[n])))
     extra = []
@@ -173,7 +181,7 @@ def write_report(
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     smooth_rows = [
         f"| {name} | {pct(row['correct'])} | {pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
-        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("mode") == "back_to_back" else ""),
+        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("scored") == "back_to_back" else ""),
                            fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
                           ("smoother, chosen", fit.get("best_scores"))) if row]
     text = _template("report.md").substitute(
@@ -195,8 +203,8 @@ def write_report(
         best_epoch=tr["best_epoch"], selection=meta.metrics["selection"], p_clean=cfg["p_clean"],
         specaug_p=cfg["specaug_p"], label_smoothing=cfg["label_smoothing"], mixup_p=cfg["mixup_p"],
         features_s=f"{tr['features_wall_s']:.0f}", train_s=f"{tr['train_wall_s']:.0f}",
-        extra_training_lines="".join("\n" + line for line in extra), n_streams=fit.get("n_streams", 0),
-        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("mode", "clips")], chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
+        extra_training_lines="".join("\n" + line for line in extra),
+        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("mode", "clips")].format(n=fit.get("n_streams", 0)), chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
     )
     (folder / "report.md").write_text(text, encoding="utf-8")
     _LOG.info("wrote %s", folder / "report.md")

@@ -52,6 +52,23 @@ class Stream:
     group: str = ""  # what it is played back to back with (`back_to_back`): its scored set
 
 
+def parse_settings(items: list[str], flag: str, keys: tuple[str, ...] | None = None) -> dict[str, float]:
+    """``KEY=VALUE`` words of a command line as smoother settings; a bad one is refused
+    naming ``flag`` and the key (before any training, not after it)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or (keys is not None and key not in keys):
+            allowed = f" with KEY one of {', '.join(keys)}" if keys is not None else ""
+            raise ValueError(f"{flag} {item!r}: use KEY=VALUE{allowed}")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            raise ValueError(f"{flag} {item!r}: {value!r} is not a number") from None
+    SmootherParams.from_dict(out)  # an unknown key or a value out of range is refused, naming it
+    return out
+
+
 def run_stream(stream: Stream, labels: tuple[str, ...], params: SmootherParams) -> dict[str, float]:
     sm = Smoother(labels, params)
     true = labels[stream.label]
@@ -125,10 +142,13 @@ _DEFAULT_BASE = SmootherParams()  # frozen: one shared default is safe
 
 def fit_smoothing(
     streams: list[Stream], labels: tuple[str, ...], base: SmootherParams = _DEFAULT_BASE, grid: dict[str, tuple] = GRID,
-    back_to_back: bool = False,
+    back_to_back: bool = False, given: bool = False,
 ) -> dict[str, Any]:
     """Score every grid point (each clip its own stream, or ``back_to_back``); return the
-    best params and the table."""
+    best params and the table. ``given``: no grid, ``base`` is scored as it is (settings
+    chosen elsewhere, by a cross-validation)."""
+    if given:
+        grid = {}
     if not streams:
         return {"best": base, "table": [], "default": None, "raw": None}
     score = score_back_to_back if back_to_back else score_params
@@ -139,7 +159,8 @@ def fit_smoothing(
         table.append((params, score(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {
-        "mode": "back_to_back" if back_to_back else "clips",
+        "mode": "given" if given else "back_to_back" if back_to_back else "clips",
+        "scored": "back_to_back" if back_to_back else "clips",
         "best": best[0],
         "best_scores": best[1],
         "table": table,

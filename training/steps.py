@@ -264,8 +264,9 @@ def calibrate_step(classifier: TfliteClassifier, raw: dict[str, np.ndarray], set
     pooled = np.concatenate([at_one[name] for name in sets])
     pooled_labels = np.concatenate([ev.window_label for ev in sets.values()])
     fitted = fit_temperature_ece(pooled, pooled_labels) if temperature is None else temperature
+    given = temperature is not None
     temperature = round(fitted, 4)  # what the bundle says, and the device uses
-    summary: dict[str, Any] = {"temperature": temperature, "bins": 10,
+    summary: dict[str, Any] = {"temperature": temperature, "bins": 10, "given": given,
                                "fitted_on": " and ".join(sets) + " windows together, int8 model",
                                "objective": "minimum expected calibration error"}
     reliabilities = {}
@@ -301,10 +302,11 @@ def smoothing_streams(ev: EvalSet, probs: np.ndarray, front_end: LogMelParams, w
 
 
 def smoothing_step(sets: dict[str, EvalSet], probs: dict[str, np.ndarray], labels: tuple[str, ...],
-                   setup: Setup, back_to_back: bool = False) -> Smoothing:
+                   setup: Setup, back_to_back: bool = False, given: SmootherParams | None = None) -> Smoothing:
     """Smoothing defaults measured on the full clips of the scored sets as streams (each
-    clip its own, or each set's clips back to back)."""
+    clip its own, or each set's clips back to back); or ``given`` (a cross-validation's
+    choice), only scored on them."""
     streams = [s for name, ev in sets.items()
                for s in smoothing_streams(ev, probs[name], setup.front_end, setup.window, name)]
-    fit = fit_smoothing(streams, labels, SmootherParams(), back_to_back=back_to_back)
+    fit = fit_smoothing(streams, labels, given or SmootherParams(), back_to_back=back_to_back, given=given is not None)
     return Smoothing(fit["best"], fit)
