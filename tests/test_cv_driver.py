@@ -130,3 +130,12 @@ def test_fields_added_later_stay_out_of_the_recipe_at_their_off_value(tmp_path):
     used = recipe(build_cv_parser().parse_args([*base, "--pool", str(tmp_path), "--tag-weight", "0.5"]))
     assert used["config"]["pool_p"] == 0.25 and used["config"]["tag_weight"] == 0.5 and used["pool"] == str(tmp_path)
     assert {k: v for k, v in used["config"].items() if k not in LATER_FIELDS} == plain["config"]
+
+
+def test_a_cv_refuses_the_final_builds_given_settings(tmp_path, capsys):
+    from genred.training.cv_driver import main
+
+    for extra in (["--all-dev"], ["--temperature", "0.8"], ["--smoothing", "tau_s=4"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--data", str(tmp_path), "--out", str(tmp_path / "cv"), *extra])
+        assert exc.value.code == 2 and "a CV chooses them per fold" in capsys.readouterr().err

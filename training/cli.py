@@ -12,7 +12,7 @@ from pathlib import Path
 from .command import run_command, setup_logging
 from .features import DEFAULT_CACHE_DIR
 from .models import ARCHITECTURES, ModelSpec
-from .smoothing_fit import parse_settings
+from .smoothing_fit import CLIPS, FIT_MODES, parse_settings
 from .train import TrainConfig
 
 _LOG = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixup", type=float, default=d.mixup_p, help="share of windows mixed with another")
     p.add_argument("--warp", type=float, default=d.warp_p,
                    help="share of windows time-stretched (+-10 %%) and pitch-shifted (+-2 mel bins)")
-    p.add_argument("--smoothing-fit", choices=("clips", "back_to_back"), default="clips",
+    p.add_argument("--smoothing-fit", choices=FIT_MODES, default=CLIPS,
                    help="fit the smoothing on the scored full clips each as its own stream (clips), or on each "
                    "scored set's clips back to back, as the stream score plays them, so that a genre lingering after a "
                    "change costs (the valid sets in a build; the other folds' in a CV summary)")

@@ -28,6 +28,7 @@ from .augment import RoomParams
 from .dataset import DatasetError, Split, counts_per_genre, index_dataset, split_from_lists, split_stratified
 from .export import op_names
 from .features import DEFAULT_CACHE_DIR
+from .smoothing_fit import BACK_TO_BACK, CLIPS
 from .steps import Calibrated, DataSplit, Setup, Smoothing, calibrate_step, raw_outputs, smoothing_step
 from .student import Student, StudentPlan, TeacherPlan, student_step
 from .train import SELECTION, EvalSet, TrainConfig, full_clips, set_determinism, track_scores
@@ -57,7 +58,7 @@ class TrainRequest:
     pool: Path | None = None  # a folder of unlabelled music, labelled by the teacher (unlabelled.pool_items)
     # How the smoothing is fitted on the valid full clips: each its own stream ("clips"),
     # or each set's clips back to back ("back_to_back": a genre lingering after a change costs).
-    smoothing_fit: str = "clips"
+    smoothing_fit: str = CLIPS
     # The final build of a recipe chosen by cross-validation: trained on both lists (every
     # dev track) for exactly the configured epochs, with the CV's temperature and smoothing
     # (nothing is left to choose on: the valid list is then scored in-sample, as a check).
@@ -134,7 +135,7 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     raw = {name: raw_outputs(student.classifier, ev.x) for name, ev in sets.items()}
     calibrated = calibrate_step(student.classifier, raw, sets, req.temperature)
     # Smoothing defaults, measured on the valid full clips (clean and through the room).
-    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup, back_to_back=req.smoothing_fit == "back_to_back",
+    smoothing = smoothing_step(sets, calibrated.probs, split.labels, setup, back_to_back=req.smoothing_fit == BACK_TO_BACK,
                                given=None if req.smoothing is None else SmootherParams.from_dict(req.smoothing))
     return bundle_step(req, split, student, calibrated, smoothing, t_start)
 
@@ -257,7 +258,7 @@ def req_command(req: TrainRequest) -> str:
         parts += [f"--pool {req.pool}", f"--pool-share {req.config.pool_p}"]
     if req.config.tag_weight > 0:
         parts.append(f"--tag-weight {req.config.tag_weight}")
-    if req.smoothing_fit != "clips":
+    if req.smoothing_fit != CLIPS:
         parts.append(f"--smoothing-fit {req.smoothing_fit}")
     if req.all_dev:
         parts.append("--all-dev")

@@ -28,6 +28,7 @@ from genred.dsp.errors import GenredError
 
 from .cli import build_parser, check_args, config_from_args
 from .command import run_command, setup_logging
+from .smoothing_fit import BACK_TO_BACK
 from .cv import DEFAULT_FOLDS, CvPlan, default_lists, dev_plan
 
 _LOG = logging.getLogger(__name__)
@@ -154,6 +155,8 @@ def run_fold(args, index, tracks, plan: CvPlan, i: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = build_cv_parser()
     args = parser.parse_args(argv)
+    if args.all_dev or args.temperature is not None or args.smoothing is not None:
+        parser.error("--all-dev, --temperature and --smoothing are for the final build: a CV chooses them per fold")
     check_args(parser, args)
     if args.folds < 2:
         parser.error(f"--folds must be >= 2, not {args.folds}")
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.summarise or not args.fold:
             from .cv_summary import summarise
 
-            summarise(args.out, index, tracks, plan, desc, back_to_back=args.smoothing_fit == "back_to_back")
+            summarise(args.out, index, tracks, plan, desc, back_to_back=args.smoothing_fit == BACK_TO_BACK)
 
     return run_command("cv", run, args.debug)
 

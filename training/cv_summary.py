@@ -25,6 +25,7 @@ from genred.dsp.errors import GenredError
 from genred.dsp.metrics import scores as label_scores
 
 from .calibration import fit_temperature_ece
+from .smoothing_fit import BACK_TO_BACK, CLIPS
 from .stream_score import Segment, StreamScore, score_stream
 
 _LOG = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def summarise(out: Path, index, tracks, plan, desc: dict[str, Any], back_to_back
     setup = Setup()
     scored = [score_fold(f, [o for o in folds if o is not f], labels, plan.seed, setup, back_to_back) for f in folds]
     per_fold = [p for p, _ in scored]
-    summary: dict[str, Any] = {"plan": desc, "smoothing_fit": "back_to_back" if back_to_back else "clips", "folds_run": done,
+    summary: dict[str, Any] = {"plan": desc, "smoothing_fit": BACK_TO_BACK if back_to_back else CLIPS, "folds_run": done,
                                "folds_missing": sorted(set(range(len(plan.folds))) - set(done))}
     for who in ("int8", "float", "teacher"):
         for name in SETS:

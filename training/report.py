@@ -15,7 +15,7 @@ import numpy as np
 from genred.dsp.bundle import ModelMetadata
 from genred.dsp.metrics import confusion_matrix
 
-from .smoothing_fit import CHANGE_PENALTY, WRONG_WEIGHT
+from .smoothing_fit import BACK_TO_BACK, CHANGE_PENALTY, CLIPS, WRONG_WEIGHT
 
 _LOG = logging.getLogger(__name__)
 
@@ -112,10 +112,10 @@ def plot_reliability(path: Path, reliabilities: dict[str, tuple[dict, dict]], te
 
 _ON_VALID = "the int8 window probabilities of the {n} valid full clips (clean and valid_room)"
 _SMOOTHING_HOW = {  # by smoothing_fit's mode
-    "clips": f"Chosen on {_ON_VALID} as streams, each clip its own: score = share of windows publishing the right "
+    CLIPS: f"Chosen on {_ON_VALID} as streams, each clip its own: score = share of windows publishing the right "
              f"genre - {WRONG_WEIGHT:g} x share publishing a wrong one - {CHANGE_PENALTY:g} x changes of the published "
              "genre per clip.",
-    "back_to_back": f"Chosen on {_ON_VALID} back to back, each set's clips as one stream in a seeded order "
+    BACK_TO_BACK: f"Chosen on {_ON_VALID} back to back, each set's clips as one stream in a seeded order "
                     f"(`--smoothing-fit back_to_back`): score = share of windows publishing the genre playing - "
                     f"{WRONG_WEIGHT:g} x share publishing another - {CHANGE_PENALTY:g} x changes to a genre that is "
                     "not playing, per clip.",
@@ -181,7 +181,7 @@ def write_report(
                      f"{t.get('soft_label_temperature', 1.0)}) make {t['soft_label_weight']:.0%} of each target.")
     smooth_rows = [
         f"| {name} | {pct(row['correct'])} | {pct(row['wrong'])} | {row['changes']:.2f} | {row['score']:.3f} |"
-        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("scored") == "back_to_back" else ""),
+        for name, row in (("raw arg-max per window" + (" (each clip alone)" if fit.get("scored") == BACK_TO_BACK else ""),
                            fit.get("raw")), ("smoother, built-in defaults", fit.get("default")),
                           ("smoother, chosen", fit.get("best_scores"))) if row]
     text = _template("report.md").substitute(
@@ -204,7 +204,7 @@ def write_report(
         specaug_p=cfg["specaug_p"], label_smoothing=cfg["label_smoothing"], mixup_p=cfg["mixup_p"],
         features_s=f"{tr['features_wall_s']:.0f}", train_s=f"{tr['train_wall_s']:.0f}",
         extra_training_lines="".join("\n" + line for line in extra),
-        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("mode", "clips")].format(n=fit.get("n_streams", 0)), chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
+        smoothing_rows="\n".join(smooth_rows), smoothing_how=_SMOOTHING_HOW[fit.get("mode", CLIPS)].format(n=fit.get("n_streams", 0)), chosen=", ".join(f"`{k}` {v}" for k, v in meta.smoothing.items()),
     )
     (folder / "report.md").write_text(text, encoding="utf-8")
     _LOG.info("wrote %s", folder / "report.md")

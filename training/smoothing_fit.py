@@ -32,6 +32,9 @@ from genred.dsp.smoother_params import SmootherParams
 from genred.dsp.smoothing import Smoother
 
 WRONG_WEIGHT = 0.5
+# How the grid is scored (`--smoothing-fit`): each clip its own stream, or back to back.
+CLIPS, BACK_TO_BACK = "clips", "back_to_back"
+FIT_MODES = (CLIPS, BACK_TO_BACK)
 CHANGE_PENALTY = 0.05
 
 GRID = {
@@ -159,8 +162,8 @@ def fit_smoothing(
         table.append((params, score(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {
-        "mode": "given" if given else "back_to_back" if back_to_back else "clips",
-        "scored": "back_to_back" if back_to_back else "clips",
+        "mode": "given" if given else BACK_TO_BACK if back_to_back else CLIPS,
+        "scored": BACK_TO_BACK if back_to_back else CLIPS,
         "best": best[0],
         "best_scores": best[1],
         "table": table,
