@@ -487,3 +487,12 @@ def test_arch_picks_the_detectors_cnn_and_a_bad_one_is_named(capsys):
     with pytest.raises(SystemExit) as exc:  # refused by the parser, before any data is read
         parse(["cv", "--out", "x", "--arch", "nope"])
     assert exc.value.code == 2 and "--arch: invalid choice: 'nope'" in capsys.readouterr().err
+
+
+def test_every_recipe_the_parser_offers_is_defined_and_the_other_way_round():
+    from genred.training.detector_cli import build_parser
+    from genred.training.detector_run import RECIPES, config
+
+    action = next(a for a in build_parser()._actions if a.dest == "recipe")
+    assert set(action.choices) == set(RECIPES)
+    assert config(build_parser().parse_args(["cv", "--out", "x", "--recipe", "room_only"])).room_copies == 3
