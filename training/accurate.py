@@ -34,11 +34,12 @@ from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_
 from genred.dsp.params import LogMelParams, WindowParams
 
 from .features import DEFAULT_CACHE_DIR
+from .teacher import GRID_HOP_FRAMES, HEAD_C
 
 _LOG = logging.getLogger(__name__)
 
 NAME = "genred-gtzan-musicnn"
-DEFAULT_C = 0.01  # teacher_probe's best for the pooled features (docs/models.md)
+DEFAULT_C = HEAD_C
 DEFAULT_MIN_STD = 1e-3  # over half of the pooled features are constant (std < 1e-4); the rest >= 1e-3
 REPRESENTATIVE_N = 300
 HEAD_FILE = "head.npz"
@@ -126,7 +127,7 @@ def run(req: AccurateRequest) -> dict[str, Any]:
     from genred.dsp.classifier import TfliteClassifier
 
     from .accurate_cv import cross_validate, fold_head
-    from .accurate_data import GRID_HOP_FRAMES, embed_dev, feature_weights, head_inputs, load_dev, teacher_for
+    from .accurate_data import embed_dev, feature_weights, head_inputs, load_dev, teacher_for
     from .accurate_graph import QUANTISATION_TEXT
     from .accurate_report import agreement, calibrate, cv_metrics, smoothing, write_report
     from .core import _version

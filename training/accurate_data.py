@@ -22,13 +22,10 @@ from .augment import RoomParams
 from .steps import build_eval_set, build_items
 from .cv import CvPlan, dev_plan
 from .features import FeatureExtractor, teacher_cache_dir
-from .teacher import EMBEDDING_DIM, Teacher, typical_offset_db
+from .teacher import EMBEDDING_DIM, GRID_HOP_FRAMES, Teacher, typical_offset_db
 from .train import EvalSet
 
 _LOG = logging.getLogger(__name__)
-
-GRID_HOP_FRAMES = 31  # the teacher's grid of head-fitting windows (~0.5 s)
-
 
 @dataclass(frozen=True)
 class DevData:

@@ -52,8 +52,6 @@ class TrainRequest:
     representative_n: int = 300
     cache_dir: Path | None = DEFAULT_CACHE_DIR
     teacher: bool = False  # distil MSD_musicnn (frozen, with a genre head) into the student
-    teacher_hop_frames: int = 31  # the grid of train windows the teacher labels (~0.5 s)
-    teacher_c: float = 0.01  # inverse L2 strength of the head's logistic regression
     teacher_hears: str = "clean"  # "clean" or "own": what the teacher labels a room copy's window by
     pool: Path | None = None  # a folder of unlabelled music, labelled by the teacher (unlabelled.pool_items)
     # How the smoothing is fitted on the valid full clips: each its own stream ("clips"),
@@ -125,7 +123,8 @@ def run_training(req: TrainRequest) -> dict[str, Any]:
     # the first op, and with one thread a seed gives the same model bit for bit.
     set_determinism(cfg.seed, req.threads)
     split = split_step(req)
-    teacher = TeacherPlan(req.teacher_hears, req.teacher_hop_frames, req.teacher_c, pool=req.pool) if req.teacher else None
+    # The teacher's grid and head strength are TeacherPlan's defaults, the ones every CV fold used.
+    teacher = TeacherPlan(hears=req.teacher_hears, pool=req.pool) if req.teacher else None
     tflite_path, _ = bundle_paths(req.out / "model.tflite")
     # All dev: no epoch is picked on tracks the model trained on (a CV fold runs the same way).
     plan = StudentPlan(cfg, req.room_copies, ("valid", "valid_room"), teacher, select=not req.all_dev, name=req.name,

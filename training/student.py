@@ -27,6 +27,7 @@ from .steps import (
     fit_step,
     pool_step,
 )
+from .teacher import GRID_HOP_FRAMES, HEAD_C
 from .train import TrainConfig
 
 
@@ -35,8 +36,8 @@ class TeacherPlan:
     """How MSD_musicnn labels the train windows (`teacher.teacher_step`)."""
 
     hears: str = "clean"
-    hop_frames: int = 31
-    c: float = 0.01
+    hop_frames: int = GRID_HOP_FRAMES
+    c: float = HEAD_C
     offset_db: float | None = None  # the level the teacher hears at (None: its own default)
     pool: Path | None = None  # unlabelled music it labels too (`--pool`)
 

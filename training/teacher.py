@@ -28,6 +28,8 @@ _LOG = logging.getLogger(__name__)
 
 TEACHER_VERSION = 2  # 2: the 1506 pooled features, not the 200-unit penultimate
 EMBEDDING_DIM = 1506
+GRID_HOP_FRAMES = 31  # the teacher's grid of train windows it embeds and labels (~0.5 s)
+HEAD_C = 0.01  # the genre head's inverse L2 strength: teacher_probe's best for the pooled features (docs/models.md)
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def typical_offset_db(clean_frames: list[np.ndarray], front_end: LogMelParams, w
 
 
 def teacher_step(items, sets: dict, labels: tuple[str, ...], front_end: LogMelParams, window: WindowParams,
-                 cache_dir: Path | None, hop_frames: int = 31, c: float = 0.01, hears: str = "clean",
+                 cache_dir: Path | None, hop_frames: int = GRID_HOP_FRAMES, c: float = HEAD_C, hears: str = "clean",
                  temperature: float = 1.0, weight: float = 1.0, offset_db: float | None = None, pool=(),
                  tags: bool = False):
     """Embed the train windows (on the teacher's grid) with MSD_musicnn, fit a genre head
