@@ -33,13 +33,12 @@ import numpy as np
 from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_metadata
 from genred.dsp.params import LogMelParams, WindowParams
 
-from .features import DEFAULT_CACHE_DIR
+from .features import HEAD_CACHE_DIR
 from .teacher import GRID_HOP_FRAMES, HEAD_C
 
 _LOG = logging.getLogger(__name__)
 
 NAME = "genred-gtzan-musicnn"
-DEFAULT_C = HEAD_C
 DEFAULT_MIN_STD = 1e-3  # over half of the pooled features are constant (std < 1e-4); the rest >= 1e-3
 REPRESENTATIVE_N = 300
 HEAD_FILE = "head.npz"
@@ -50,12 +49,12 @@ class AccurateRequest:
     data: Path
     out: Path
     quantisation: str = "float16"  # int8 loses 8-12 points against float (docs/models.md)
-    c: float = DEFAULT_C
+    c: float = HEAD_C
     min_std: float = DEFAULT_MIN_STD
     room_windows: bool = True  # the head also learns from the room copies (CV: +10 points through the room)
     folds: int = 4
     seed: int = 1
-    cache_dir: Path | None = DEFAULT_CACHE_DIR
+    cache_dir: Path | None = HEAD_CACHE_DIR
     workers: int = 2
     threads: int = 2  # TensorFlow threads for the embeddings (inference only: order does not matter)
     head_features: str = "pooled"  # or "pooled+tags": MSD_musicnn's 50 tag logits too
@@ -250,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantisation", choices=QUANTISATIONS, default="float16",
                    help="float16 (default: float16 weights, float32 arithmetic, as the float teacher), dynamic, "
                         "int8 (the rearranged graph; loses 8-12 points of track accuracy), float32")
-    p.add_argument("--c", type=float, default=DEFAULT_C, help="inverse L2 strength of the head")
+    p.add_argument("--c", type=float, default=HEAD_C, help="inverse L2 strength of the head")
     p.add_argument("--min-std", type=float, default=DEFAULT_MIN_STD, help="features with a smaller std get no weight")
     p.add_argument("--no-room-windows", dest="room_windows", action="store_false",
                    help="fit the head on the clean windows only (as teacher_probe does)")
@@ -264,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv-only", action="store_true", help="cross-validate the recipe, write OUT/cv.json, build no bundle")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="fold assignment and calibration windows")
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache ('none': off)")
+    p.add_argument("--cache", type=Path, default=HEAD_CACHE_DIR, help="feature cache ('none': off)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads for the teacher's embeddings")
     args = p.parse_args(argv)

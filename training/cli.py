@@ -123,8 +123,6 @@ def check_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
             parser.error(str(e))
     if args.all_dev and (args.temperature is None or args.smoothing is None):
         parser.error("--all-dev needs --temperature and --smoothing (the CV's): nothing held out is left to fit them on")
-    if args.all_dev and (args.train_list is None or args.valid_list is None):
-        parser.error("--all-dev trains on both lists: give --train-list and --valid-list")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

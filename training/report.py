@@ -15,7 +15,7 @@ import numpy as np
 from genred.dsp.bundle import ModelMetadata
 from genred.dsp.metrics import confusion_matrix
 
-from .smoothing_fit import BACK_TO_BACK, CHANGE_PENALTY, CLIPS, WRONG_WEIGHT
+from .smoothing_fit import BACK_TO_BACK, CHANGE_PENALTY, CLIPS, GIVEN, WRONG_WEIGHT
 
 _LOG = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ _SMOOTHING_HOW = {  # by smoothing_fit's mode
                     f"(`--smoothing-fit back_to_back`): score = share of windows publishing the genre playing - "
                     f"{WRONG_WEIGHT:g} x share publishing another - {CHANGE_PENALTY:g} x changes to a genre that is "
                     "not playing, per clip.",
-    "given": "Given (`--smoothing`: the cross-validation's choice), not fitted. The rows below score it on "
+    GIVEN: "Given (`--smoothing`: the cross-validation's choice), not fitted. The rows below score it on "
              f"{_ON_VALID}, tracks the model trained on: a check, not an estimate.",
 }
 

@@ -35,6 +35,7 @@ WRONG_WEIGHT = 0.5
 # How the grid is scored (`--smoothing-fit`): each clip its own stream, or back to back.
 CLIPS, BACK_TO_BACK = "clips", "back_to_back"
 FIT_MODES = (CLIPS, BACK_TO_BACK)
+GIVEN = "given"  # fit_smoothing's mode when the settings come from elsewhere (a CV) and are only scored
 CHANGE_PENALTY = 0.05
 
 GRID = {
@@ -162,7 +163,7 @@ def fit_smoothing(
         table.append((params, score(streams, labels, params)))
     best = max(table, key=lambda r: r[1]["score"])  # first of equals
     return {
-        "mode": "given" if given else BACK_TO_BACK if back_to_back else CLIPS,
+        "mode": GIVEN if given else BACK_TO_BACK if back_to_back else CLIPS,
         "scored": BACK_TO_BACK if back_to_back else CLIPS,
         "best": best[0],
         "best_scores": best[1],
