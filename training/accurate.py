@@ -33,7 +33,7 @@ import numpy as np
 from genred.dsp.bundle import ModelMetadata, bundle_paths, load_metadata, write_metadata
 from genred.dsp.params import LogMelParams, WindowParams
 
-from .features import HEAD_CACHE_DIR
+from .features import DEFAULT_CACHE_DIR
 from .teacher import GRID_HOP_FRAMES, HEAD_C
 
 _LOG = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class AccurateRequest:
     room_windows: bool = True  # the head also learns from the room copies (CV: +10 points through the room)
     folds: int = 4
     seed: int = 1
-    cache_dir: Path | None = HEAD_CACHE_DIR
+    cache_dir: Path | None = DEFAULT_CACHE_DIR
     workers: int = 2
     threads: int = 2  # TensorFlow threads for the embeddings (inference only: order does not matter)
     head_features: str = "pooled"  # or "pooled+tags": MSD_musicnn's 50 tag logits too
@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv-only", action="store_true", help="cross-validate the recipe, write OUT/cv.json, build no bundle")
     p.add_argument("--folds", type=int, default=4)
     p.add_argument("--seed", type=int, default=1, help="fold assignment and calibration windows")
-    p.add_argument("--cache", type=Path, default=HEAD_CACHE_DIR, help="feature cache ('none': off)")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR, help="feature cache ('none': off)")
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--threads", type=int, default=2, help="TensorFlow threads for the teacher's embeddings")
     args = p.parse_args(argv)
