@@ -154,6 +154,20 @@ def test_the_noise_mix_share_is_what_the_sampler_draws_not_music_from(tmp_path):
     assert sorted(i for _, idx, _ in default for i in idx.tolist()) == [1, 2]
 
 
+def test_the_music_mix_share_is_what_the_sampler_draws_music_from(tmp_path):
+    mix = _tone_clip("x", MUSIC, "mix", "d", seed=5)
+    items = _items(tmp_path) + [Item(mix, (clip_frames(mix, FE, RoomParams(), None, tmp_path),))]
+
+    def shares(cfg):
+        return {p[1].tolist()[0]: p[0] for p in Sampler(items, cfg, FE, WIN).pools[MUSIC]}
+
+    assert shares(DetectorConfig()) == {0: pytest.approx(0.75), 3: pytest.approx(0.25)}  # music, mix
+    assert shares(DetectorConfig(music_mix_share=0.4)) == {0: pytest.approx(0.6), 3: pytest.approx(0.4)}
+    assert shares(DetectorConfig(music_mix_share=0.4, noise_mix_share=0.25)) == {0: pytest.approx(0.6), 3: pytest.approx(0.4)}
+    with pytest.raises(ValueError, match="music_mix_share 1.0 is not in"):
+        Sampler(items, DetectorConfig(music_mix_share=1.0), FE, WIN)
+
+
 def test_a_trained_detector_exports_int8_that_follows_the_float_model(tmp_path):
     pytest.importorskip("tensorflow")
     from genred.training.detector import export_int8, representative, train_detector
@@ -496,3 +510,4 @@ def test_every_recipe_the_parser_offers_is_defined_and_the_other_way_round():
     action = next(a for a in build_parser()._actions if a.dest == "recipe")
     assert set(action.choices) == set(RECIPES)
     assert config(build_parser().parse_args(["cv", "--out", "x", "--recipe", "room_only"])).room_copies == 3
+    assert config(build_parser().parse_args(["cv", "--out", "x", "--recipe", "room_mix"])).music_mix_share == 0.4

@@ -32,12 +32,17 @@ LABELS = ("no_music", "music")
 CATEGORY_SHARE = {NOT_MUSIC: {"speech": 0.5, "noise": 0.5}, MUSIC: {"music": 0.75, "mix": 0.25}}
 
 
-def category_share(noise_mix_share: float, keep_speech: bool = False) -> dict[int, dict[str, float]]:
+def category_share(noise_mix_share: float, keep_speech: bool = False,
+                   music_mix_share: float = CATEGORY_SHARE[MUSIC]["mix"]) -> dict[int, dict[str, float]]:
     """CATEGORY_SHARE with ``noise_mix_share`` of the not-music windows taken from talk in
     household noise and noise over noise (category "noise_mix"), speech and noise sharing the
-    rest; ``keep_speech``: taken from the noise's half only, plain speech stays at half."""
+    rest; ``keep_speech``: taken from the noise's half only, plain speech stays at half.
+    ``music_mix_share``: the share of music windows with talk or noise over them."""
+    if not 0.0 <= music_mix_share < 1.0:
+        raise ValueError(f"music_mix_share {music_mix_share} is not in [0, 1)")
+    music = {"music": 1.0 - music_mix_share, "mix": music_mix_share}
     if noise_mix_share <= 0.0:
-        return CATEGORY_SHARE
+        return {NOT_MUSIC: CATEGORY_SHARE[NOT_MUSIC], MUSIC: music}
     if keep_speech:
         if noise_mix_share > 0.5:
             raise ValueError(f"noise_mix_share {noise_mix_share} > 0.5 cannot come out of the noise's half")
@@ -45,7 +50,7 @@ def category_share(noise_mix_share: float, keep_speech: bool = False) -> dict[in
     else:
         rest = (1.0 - noise_mix_share) / 2
         shares = {"speech": rest, "noise": rest, "noise_mix": noise_mix_share}
-    return {NOT_MUSIC: shares, MUSIC: CATEGORY_SHARE[MUSIC]}
+    return {NOT_MUSIC: shares, MUSIC: music}
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,7 @@ class DetectorConfig:
     dropout: float = 0.2
     noise_mix_share: float = 0.0  # not-music windows from talk in noise / noise over noise (0: none made)
     mix_keeps_speech: bool = False  # the noise mixes come out of the noise's share, not speech's
+    music_mix_share: float = CATEGORY_SHARE[MUSIC]["mix"]  # music windows with talk/noise over them
     threads: int = 1
     representative_n: int = 300
 
@@ -84,7 +90,7 @@ class Sampler:
     def __init__(self, items: list[Item], cfg: DetectorConfig, front_end: LogMelParams, window: WindowParams) -> None:
         self.cfg, self.front_end, self.window = cfg, front_end, window
         self.pools: dict[int, list[tuple[float, np.ndarray, np.ndarray]]] = {}
-        for label, shares in category_share(cfg.noise_mix_share, cfg.mix_keeps_speech).items():
+        for label, shares in category_share(cfg.noise_mix_share, cfg.mix_keeps_speech, cfg.music_mix_share).items():
             pools = []
             for cat, share in shares.items():
                 idx = np.array([i for i, it in enumerate(items) if it.clip.category == cat and it.clip.label == label])

@@ -38,10 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, default=None, help="cv: the fold to score (default: all, one after another)")
     p.add_argument("--fold-names", nargs="*", default=[], help="summary: only these folds (e.g. fold2)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--recipe", choices=("shipped", "room", "room_speech", "room_only"), default="shipped",
+    p.add_argument("--recipe", choices=("shipped", "room", "room_speech", "room_only", "room_mix"), default="shipped",
                    help="what a training batch is made of (detector_run.RECIPES; room: more room copies, "
                    "talk in noise / noise over noise on the not-music side; room_speech: the same with plain speech kept "
-                   "at half of the not-music windows; room_only: the room copies without the mixes)")
+                   "at half of the not-music windows; room_only: the room copies without the mixes; room_mix: room_only with music under talk/noise at 40 %% "
+                   "of the music windows)")
     p.add_argument("--arch", choices=sorted(ARCHITECTURES), default=None,
                    help="the CNN (training.models; default: the recipe's, detector)")
     p.add_argument("--epochs", type=int, default=None)
