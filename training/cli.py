@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "in-sample")
     p.add_argument("--temperature", type=float, default=None,
                    help="the softmax temperature to ship (default: fitted on the valid sets)")
-    p.add_argument("--smoothing", nargs="*", default=None, metavar="KEY=VALUE",
+    p.add_argument("--smoothing", nargs="*", default=None, metavar="KEY=VALUE", action=_SettingsAction,
                    help="smoothing settings to ship, over the built-in defaults (default: fitted on the valid sets; "
                    "e.g. tau_s=4 switch_margin=0.2)")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE_DIR,
@@ -112,15 +112,21 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     check_given(parser, args)
 
 
+class _SettingsAction(argparse.Action):
+    """KEY=VALUE words parsed once, as the parser reads them: a bad one stops the command
+    before any training, naming the flag and the key."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, parse_settings(list(values), option_string or self.dest))
+        except ValueError as e:
+            parser.error(str(e))
+
+
 def check_given(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The settings a final build takes from a cross-validation instead of fitting them."""
     if args.temperature is not None and not args.temperature > 0:
         parser.error(f"--temperature must be > 0, not {args.temperature}")
-    if args.smoothing is not None:
-        try:
-            parse_settings(args.smoothing, "--smoothing")
-        except ValueError as e:
-            parser.error(str(e))
     if args.all_dev and (args.temperature is None or args.smoothing is None):
         parser.error("--all-dev needs --temperature and --smoothing (the CV's): nothing held out is left to fit them on")
 
@@ -144,7 +150,7 @@ def request_from_args(args: argparse.Namespace):
         cache_dir=None if str(args.cache) == "none" else args.cache, workers=args.workers, threads=args.threads, name=args.name,
         teacher=args.teacher, teacher_hears=args.teacher_hears, pool=args.pool, smoothing_fit=args.smoothing_fit,
         all_dev=args.all_dev, temperature=args.temperature,
-        smoothing=None if args.smoothing is None else parse_settings(args.smoothing, "--smoothing"),
+        smoothing=args.smoothing,
     )
 
 
