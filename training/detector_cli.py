@@ -17,6 +17,7 @@ from pathlib import Path
 
 from genred.dsp.errors import GenredError
 
+from .detector import RECIPES
 from .models import ARCHITECTURES
 
 _LOG = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=int, default=None, help="cv: the fold to score (default: all, one after another)")
     p.add_argument("--fold-names", nargs="*", default=[], help="summary: only these folds (e.g. fold2)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--recipe", choices=("shipped", "room", "room_speech", "room_only", "room_mix"), default="shipped",
-                   help="what a training batch is made of (detector_run.RECIPES; room: more room copies, "
+    p.add_argument("--recipe", choices=tuple(RECIPES), default="shipped",
+                   help="what a training batch is made of (detector.RECIPES; room: more room copies, "
                    "talk in noise / noise over noise on the not-music side; room_speech: the same with plain speech kept "
                    "at half of the not-music windows; room_only: the room copies without the mixes; room_mix: room_only with music under talk/noise at 40 %% "
                    "of the music windows)")
@@ -67,17 +68,19 @@ def build_command(args: argparse.Namespace) -> str:
     """The `build` command line that remakes ``args``' detector, for its report: every
     option that differs from its default (so a new option cannot be left out), plus
     the data folders and --out."""
+    parser = build_parser()
     parts = ["python -m genred.training.detector_cli build"]
-    for action in build_parser()._actions:
-        key = action.dest
-        if not action.option_strings or key in _NOT_RECIPE or key == "help":
-            continue
-        value = getattr(args, key)
-        if value == action.default and key not in ("data", "nonmusic", "out"):
+    for key, value in vars(args).items():
+        if key in _NOT_RECIPE or (value == parser.get_default(key) and key not in ("data", "nonmusic", "out")):
             continue
         items = value if isinstance(value, list) else [value]
-        parts.append(" ".join([action.option_strings[0], *map(str, items)]))
+        parts.append(" ".join([option(key), *map(str, items)]))
     return " ".join(parts)
+
+
+def option(dest: str) -> str:
+    """The flag of an option: every one is named ``--`` + its dest with dashes."""
+    return "--" + dest.replace("_", "-")
 
 
 def main(argv: list[str] | None = None) -> int:

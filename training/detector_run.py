@@ -15,7 +15,7 @@ from genred.dsp.smoother_params import SmootherParams
 
 from .augment import RoomParams
 from .cv import grouped_folds
-from .detector import LABELS, DetectorConfig, export_int8, representative, save, train_detector
+from .detector import LABELS, RECIPES, DetectorConfig, export_int8, representative, save, train_detector
 from .detector_cli import build_command
 from .detector_data import Clip, gtzan_clips, nonmusic_clips, pool_clips, synth_noise_clips
 from .detector_eval import (
@@ -67,26 +67,6 @@ def _genre_bundle(args):
 def folds(clips: list[Clip], k: int, seed: int):
     return grouped_folds([c.key for c in clips], [c.group for c in clips], [c.category for c in clips], k, seed,
                          [c.scored for c in clips])
-
-
-# Training recipes (`--recipe`): what a batch is made of, over DetectorConfig's defaults.
-# "room": more of each batch through the room (a third room copy, 15 % of windows clean
-# instead of 34 %) and a quarter of the not-music windows talk in household noise or two
-# noises at once, for the room targets and for noise of a kind never trained on.
-RECIPES: dict[str, dict[str, Any]] = {
-    "shipped": {},
-    "room": {"room_copies": 3, "p_clean": 0.15, "noise_mix_share": 0.25},
-    # "room" with plain speech kept at half of the not-music windows (real talk regressed
-    # under "room", where the mixes came out of speech's share too).
-    "room_speech": {"room_copies": 3, "p_clean": 0.15, "noise_mix_share": 0.25, "mix_keeps_speech": True},
-    # The room emphasis alone (a third room copy, 15 % of windows clean), no noise mixes:
-    # at the shipped 10 epochs, it separates the room emphasis from the 25 epochs as the
-    # cause of the "room" recipe's loss on real talk.
-    "room_only": {"room_copies": 3, "p_clean": 0.15},
-    # "room_only" with music under talk/noise at 40 % of the music windows, not 25 %: under
-    # room_only that case went from 1.7 to 4.6 % wrong on clean (folds 0-1).
-    "room_mix": {"room_copies": 3, "p_clean": 0.15, "music_mix_share": 0.4},
-}
 
 
 def config(args) -> DetectorConfig:
